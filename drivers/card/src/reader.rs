@@ -1,0 +1,185 @@
+//! The PC/SC backend: readers through pcsc-lite (pcscd) or WinSCard.
+
+use std::ffi::CString;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{CardChannel, TransmitError};
+
+#[derive(Debug, Error)]
+pub enum ReaderError {
+    #[error("the smart-card service (pcscd) is not running")]
+    NoService,
+    #[error("no card in reader {0}")]
+    NoCard(String),
+    #[error("reader {0} is not connected")]
+    UnknownReader(String),
+    #[error("the card in reader {0} is in use by another program")]
+    Busy(String),
+    #[error("the card in reader {0} does not answer")]
+    Unresponsive(String),
+    #[error("PC/SC error: {0}")]
+    Pcsc(#[from] pcsc::Error),
+}
+
+/// One reader slot as PC/SC reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReaderStatus {
+    pub name: String,
+    pub card_present: bool,
+    /// Answer-to-reset of the card in the slot, hex.
+    pub atr: Option<String>,
+}
+
+/// A connection to the PC/SC service.
+pub struct Readers {
+    ctx: pcsc::Context,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Readers")
+    }
+}
+
+impl Readers {
+    /// Connects to the PC/SC service.
+    pub fn establish() -> Result<Self, ReaderError> {
+        match pcsc::Context::establish(pcsc::Scope::User) {
+            Ok(ctx) => Ok(Self { ctx }),
+            Err(pcsc::Error::NoService) => Err(ReaderError::NoService),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn names(&self) -> Result<Vec<CString>, ReaderError> {
+        match self.ctx.list_readers_owned() {
+            Ok(names) => Ok(names),
+            Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+            Err(pcsc::Error::NoService) | Err(pcsc::Error::ServiceStopped) => {
+                Err(ReaderError::NoService)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every reader with whether a card is present. No readers is an empty
+    /// list, not an error.
+    pub fn list(&self) -> Result<Vec<ReaderStatus>, ReaderError> {
+        let names = self.names()?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut states: Vec<pcsc::ReaderState> = names
+            .iter()
+            .map(|n| pcsc::ReaderState::new(n.as_c_str(), pcsc::State::UNAWARE))
+            .collect();
+        self.ctx
+            .get_status_change(Duration::from_millis(0), &mut states)?;
+        Ok(states
+            .iter()
+            .map(|s| {
+                let present = s.event_state().contains(pcsc::State::PRESENT);
+                ReaderStatus {
+                    name: s.name().to_string_lossy().into_owned(),
+                    card_present: present,
+                    atr: (present && !s.atr().is_empty()).then(|| hex(s.atr())),
+                }
+            })
+            .collect())
+    }
+
+    /// Waits up to `timeout` until a card is present in `reader`.
+    pub fn wait_for_card(&self, reader: &str, timeout: Duration) -> Result<bool, ReaderError> {
+        let name = c_name(reader)?;
+        let mut states = [pcsc::ReaderState::new(name.as_c_str(), pcsc::State::UNAWARE)];
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.ctx.get_status_change(
+                deadline.saturating_duration_since(std::time::Instant::now()),
+                &mut states,
+            ) {
+                Ok(()) => {}
+                Err(pcsc::Error::Timeout) => return Ok(false),
+                Err(pcsc::Error::UnknownReader) => {
+                    return Err(ReaderError::UnknownReader(reader.to_owned()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if states[0].event_state().contains(pcsc::State::PRESENT) {
+                return Ok(true);
+            }
+            states[0].sync_current_state();
+        }
+    }
+
+    /// Opens an exclusive T=1 connection to the card in `reader`.
+    pub fn connect(&self, reader: &str) -> Result<PcscCard, ReaderError> {
+        let name = c_name(reader)?;
+        match self.ctx.connect(
+            name.as_c_str(),
+            pcsc::ShareMode::Exclusive,
+            pcsc::Protocols::T1 | pcsc::Protocols::T0,
+        ) {
+            Ok(card) => Ok(PcscCard {
+                card,
+                reader: reader.to_owned(),
+            }),
+            Err(pcsc::Error::NoSmartcard) | Err(pcsc::Error::RemovedCard) => {
+                Err(ReaderError::NoCard(reader.to_owned()))
+            }
+            Err(pcsc::Error::UnknownReader) | Err(pcsc::Error::ReaderUnavailable) => {
+                Err(ReaderError::UnknownReader(reader.to_owned()))
+            }
+            Err(pcsc::Error::SharingViolation) => Err(ReaderError::Busy(reader.to_owned())),
+            Err(pcsc::Error::UnpoweredCard) | Err(pcsc::Error::UnresponsiveCard) => {
+                Err(ReaderError::Unresponsive(reader.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn c_name(reader: &str) -> Result<CString, ReaderError> {
+    CString::new(reader).map_err(|_| ReaderError::UnknownReader(reader.replace('\0', "")))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// An open connection to the card in one reader.
+pub struct PcscCard {
+    card: pcsc::Card,
+    reader: String,
+}
+
+impl std::fmt::Debug for PcscCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PcscCard({})", self.reader)
+    }
+}
+
+impl PcscCard {
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+}
+
+impl CardChannel for PcscCard {
+    fn transmit_raw(&mut self, command: &[u8]) -> Result<Vec<u8>, TransmitError> {
+        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+        match self.card.transmit(command, &mut buf) {
+            Ok(response) => Ok(response.to_vec()),
+            Err(pcsc::Error::RemovedCard) | Err(pcsc::Error::NoSmartcard) => {
+                Err(TransmitError::CardRemoved)
+            }
+            Err(pcsc::Error::ReaderUnavailable) | Err(pcsc::Error::UnknownReader) => {
+                Err(TransmitError::ReaderGone)
+            }
+            Err(e) => Err(TransmitError::Transport(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The real path: a virtual card in pcscd's vpcd reader, reached through PC/SC.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use card::reader::{ReaderError, Readers};
+use card::vpcd::{ServeEnd, VpcdBridge};
+use card::{CardChannel, CommandApdu, StatusWord, TransmitError, VirtualCard};
+use testbed::Service;
+
+/// Answers SELECT with 9000 and echoes everything else reversed.
+struct Mirror;
+
+impl VirtualCard for Mirror {
+    fn atr(&self) -> Vec<u8> {
+        vec![0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09]
+    }
+    fn reset(&mut self) {}
+    fn process(&mut self, command: &[u8]) -> Vec<u8> {
+        match CommandApdu::parse(command) {
+            Ok(c) if c.ins == 0xA4 => StatusWord::SUCCESS.to_bytes().to_vec(),
+            Ok(c) => {
+                let mut r: Vec<u8> = c.data.iter().rev().copied().collect();
+                r.extend_from_slice(&[0x90, 0x00]);
+                r
+            }
+            Err(_) => StatusWord::WRONG_LENGTH.to_bytes().to_vec(),
+        }
+    }
+}
+
+/// The second vpcd reader (port 35964), so this test never races the card
+/// tests of other crates that use the first.
+const PORT: u16 = 35964;
+
+fn vpcd_reader_name(readers: &Readers) -> String {
+    readers
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .find(|n| n.contains("Virtual PCD") && n.ends_with("01"))
+        .expect("pcscd lists the second vpcd reader")
+}
+
+#[test]
+fn virtual_card_answers_through_pcscd() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let readers = Readers::establish().unwrap();
+    let name = vpcd_reader_name(&readers);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let card_stop = stop.clone();
+    let card = std::thread::spawn(move || {
+        let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
+        let end = bridge.serve(&mut Mirror, &card_stop).unwrap();
+        (end, bridge.stats())
+    });
+
+    assert!(readers.wait_for_card(&name, Duration::from_secs(5)).unwrap());
+    let status = readers
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap();
+    assert!(status.card_present);
+    assert_eq!(status.atr.as_deref(), Some("3B888001000000000000000009"));
+
+    let mut channel = readers.connect(&name).unwrap();
+    let r = channel
+        .transmit(&CommandApdu::new(0, 0xA4, 4, 0x0C).with_data(vec![0xA0, 0, 0, 2, 0x47, 0x10, 1]))
+        .unwrap();
+    assert_eq!(r.sw, StatusWord::SUCCESS);
+    // An extended-length command crosses pcscd and vpcd intact.
+    let payload: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
+    let r = channel
+        .transmit(&CommandApdu::new(0, 0xD6, 0, 0).with_data(payload.clone()).with_le(65_536))
+        .unwrap();
+    let expected: Vec<u8> = payload.iter().rev().copied().collect();
+    assert_eq!(r.data, expected);
+
+    // Pull the card: the next exchange reports removal, not garbage.
+    stop.store(true, Ordering::Release);
+    let (end, stats) = card.join().unwrap();
+    assert_eq!(end, ServeEnd::Stopped);
+    assert!(stats.apdus >= 2);
+    let err = channel
+        .transmit(&CommandApdu::new(0, 0xB0, 0, 0).with_le(4))
+        .unwrap_err();
+    assert!(
+        matches!(err, TransmitError::CardRemoved | TransmitError::Transport(_)),
+        "{err:?}"
+    );
+    drop(channel);
+    std::thread::sleep(Duration::from_millis(200));
+    match readers.connect(&name) {
+        Err(ReaderError::NoCard(_)) => {}
+        other => panic!("expected no card after removal, got {other:?}"),
+    }
+}
