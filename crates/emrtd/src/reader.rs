@@ -1,0 +1,566 @@
+//! The terminal side: open a chip over a [`CardChannel`] (PACE when
+//! EF.CardAccess offers it, else BAC), then read files under secure
+//! messaging, each byte fetched once; then prove the chip genuine with
+//! Active and Chip Authentication.
+
+use crate::aa;
+use crate::access::AccessKey;
+use crate::bac::{self, BacKeys};
+use crate::crypto::CipherAlgorithm;
+use crate::error::Error;
+use crate::keys::PublicKey;
+use crate::lds::{EMRTD_AID, LdsFile};
+use crate::pace::{PaceInfo, terminal};
+use crate::security_info::SecurityInfos;
+use crate::sm::SecureMessaging;
+use crate::tlv::{self, TlvError};
+use crate::verification::Verification;
+use card::{CardChannel, CommandApdu, ResponseApdu, StatusWord, TransmitError};
+use rand_core::{CryptoRng, RngCore};
+use std::collections::BTreeMap;
+
+/// Largest Le of a short READ BINARY that leaves room for SM overhead in a
+/// 256-byte response (ICAO 9303-10 recommends 0xDF).
+pub const SHORT_MAX_LE: usize = 0xDF;
+/// Largest extended Le whose protected response still fits a 65535-byte
+/// frame (vpcd and many readers cap responses there).
+pub const EXTENDED_MAX_LE: usize = 0xFE00;
+/// Offsets above this need READ BINARY with odd INS (B1).
+const MAX_EVEN_OFFSET: usize = 0x7FFF;
+/// The first read of a file: enough for a TLV tag and a 3-byte length.
+const HEADER_PROBE: usize = 4;
+
+const END_OF_FILE: StatusWord = StatusWord(0x6282);
+
+/// How the reader opens and reads a chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Largest Le per READ BINARY: [`SHORT_MAX_LE`] for short APDUs, up to
+    /// [`EXTENDED_MAX_LE`] when the reader takes extended length.
+    pub max_le: usize,
+    /// Try PACE when EF.CardAccess offers it.
+    pub prefer_pace: bool,
+    /// Files larger than this are refused (a hostile chip must not make us
+    /// allocate without bound).
+    pub max_file_len: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            max_le: SHORT_MAX_LE,
+            prefer_pace: true,
+            max_file_len: 1 << 24,
+        }
+    }
+}
+
+impl ReadOptions {
+    pub fn extended() -> Self {
+        Self {
+            max_le: EXTENDED_MAX_LE,
+            ..Self::default()
+        }
+    }
+}
+
+/// How access was gained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessMethod {
+    Bac,
+    Pace(PaceInfo),
+}
+
+impl AccessMethod {
+    /// `BAC` or e.g. `PACE-ECDH-GM-AES-128`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Bac => "BAC",
+            Self::Pace(info) => info.protocol.name(),
+        }
+    }
+}
+
+/// What crossed the wire so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Command APDUs sent (GET RESPONSE included).
+    pub apdus: u64,
+    /// File content bytes read.
+    pub bytes_read: u64,
+}
+
+/// Progress of one file read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub file: LdsFile,
+    pub read: usize,
+    pub total: usize,
+}
+
+/// The verdicts of the chip checks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChipVerification {
+    /// Active Authentication against DG15's key.
+    pub active: Verification,
+    /// Chip Authentication against DG14's key.
+    pub chip: Verification,
+}
+
+/// Counts APDUs on the way through.
+struct Counting<'a, C: ?Sized> {
+    inner: &'a mut C,
+    apdus: u64,
+}
+
+impl<C: CardChannel + ?Sized> CardChannel for Counting<'_, C> {
+    fn transmit_raw(&mut self, command: &[u8]) -> Result<Vec<u8>, TransmitError> {
+        self.apdus += 1;
+        self.inner.transmit_raw(command)
+    }
+}
+
+/// An open, authenticated connection to an eMRTD chip.
+pub struct Reader<'a, C: CardChannel + ?Sized> {
+    channel: Counting<'a, C>,
+    sm: SecureMessaging,
+    access: AccessMethod,
+    options: ReadOptions,
+    card_access: Option<Vec<u8>>,
+    bytes_read: u64,
+}
+
+impl<C: CardChannel + ?Sized> std::fmt::Debug for Reader<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("access", &self.access)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn expect_success(response: &ResponseApdu, command: &'static str) -> Result<(), Error> {
+    if response.sw.is_success() {
+        Ok(())
+    } else {
+        Err(Error::Status {
+            command,
+            sw: response.sw,
+        })
+    }
+}
+
+fn select_application() -> CommandApdu {
+    CommandApdu::new(0x00, 0xA4, 0x04, 0x0C).with_data(EMRTD_AID.to_vec())
+}
+
+/// Reads EF.CardAccess in the clear from the master file: READ BINARY with
+/// its short file identifier, first the header, then the rest.
+fn read_card_access<C: CardChannel + ?Sized>(
+    channel: &mut C,
+    options: &ReadOptions,
+) -> Result<Option<Vec<u8>>, Error> {
+    let mut plain = |offset: usize, le: usize| -> Result<ResponseApdu, Error> {
+        let command = if offset == 0 {
+            CommandApdu::new(0x00, 0xB0, 0x80 | LdsFile::CardAccess.sfi(), 0).with_le(le)
+        } else {
+            CommandApdu::new(0x00, 0xB0, (offset >> 8) as u8, offset as u8).with_le(le)
+        };
+        Ok(channel.transmit(&command)?)
+    };
+    let first = plain(0, HEADER_PROBE)?;
+    if !(first.sw.is_success() || first.sw == END_OF_FILE) {
+        // No EF.CardAccess: the chip does not do PACE.
+        return Ok(None);
+    }
+    let Ok(header) = tlv::parse_header(&first.data) else {
+        // Unreadable: PACE cannot be keyed from it, so fall back to BAC.
+        return Ok(None);
+    };
+    let total = header.total_len().min(options.max_file_len);
+    let mut content = first.data;
+    while content.len() < total && content.len() <= MAX_EVEN_OFFSET {
+        let want = (total - content.len()).min(options.max_le);
+        let next = plain(content.len(), want)?;
+        if next.data.is_empty() || !(next.sw.is_success() || next.sw == END_OF_FILE) {
+            break;
+        }
+        content.extend_from_slice(&next.data);
+    }
+    content.truncate(total);
+    Ok(Some(content))
+}
+
+impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
+    /// Opens the chip: PACE if EF.CardAccess offers a supported variant
+    /// (and `options.prefer_pace`), otherwise BAC; then selects the eMRTD
+    /// application under secure messaging.
+    pub fn open<R: RngCore + CryptoRng>(
+        channel: &'a mut C,
+        key: &AccessKey,
+        options: ReadOptions,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        let mut channel = Counting {
+            inner: channel,
+            apdus: 0,
+        };
+        let card_access = if options.prefer_pace {
+            read_card_access(&mut channel, &options)?
+        } else {
+            None
+        };
+        let pace = card_access
+            .as_deref()
+            .and_then(|ca| PaceInfo::parse_card_access(ca).ok())
+            .and_then(|infos| infos.first().copied());
+        let (sm, access) = match pace {
+            Some(info) => {
+                let sm = terminal::establish(&mut channel, info, key, rng)?;
+                (sm, AccessMethod::Pace(info))
+            }
+            None => {
+                let seed = key
+                    .bac_key_seed()
+                    .ok_or(Error::WrongKeyKind("BAC (it needs the MRZ, not the CAN)"))?;
+                let response = channel.transmit(&select_application())?;
+                expect_success(&response, "SELECT eMRTD application")?;
+                let sm =
+                    bac::authenticate(&mut channel, &BacKeys::from_seed(seed.as_slice()), rng)?;
+                (sm, AccessMethod::Bac)
+            }
+        };
+        let mut reader = Self {
+            channel,
+            sm,
+            access,
+            options,
+            card_access,
+            bytes_read: 0,
+        };
+        if matches!(access, AccessMethod::Pace(_)) {
+            let response = reader.exchange(&select_application())?;
+            expect_success(&response, "SELECT eMRTD application")?;
+        }
+        Ok(reader)
+    }
+
+    /// The largest Le in use (lower than asked after a fall-back).
+    pub fn max_le(&self) -> usize {
+        self.options.max_le
+    }
+
+    pub fn access(&self) -> AccessMethod {
+        self.access
+    }
+
+    pub fn counters(&self) -> Counters {
+        Counters {
+            apdus: self.channel.apdus,
+            bytes_read: self.bytes_read,
+        }
+    }
+
+    /// EF.CardAccess as read before PACE, if the chip has one.
+    pub fn card_access(&self) -> Option<&[u8]> {
+        self.card_access.as_deref()
+    }
+
+    /// One command under secure messaging.
+    fn exchange(&mut self, command: &CommandApdu) -> Result<ResponseApdu, Error> {
+        tracing::debug!(
+            cla = command.cla,
+            ins = command.ins,
+            p1 = command.p1,
+            p2 = command.p2,
+            "protected command"
+        );
+        let protected = self.sm.protect_command(command)?;
+        let response = self.channel.transmit(&protected)?;
+        Ok(self.sm.unprotect_response(&response)?)
+    }
+
+    /// READ BINARY of `len` bytes at `offset`: even INS up to offset 32767,
+    /// odd INS with DO'54' beyond.
+    fn read_chunk(&mut self, offset: usize, len: usize) -> Result<Vec<u8>, Error> {
+        let command = if offset > MAX_EVEN_OFFSET {
+            let offset_bytes = (offset as u32).to_be_bytes();
+            let skip = offset_bytes.iter().take(3).take_while(|b| **b == 0).count();
+            let data = tlv::encode(0x54, offset_bytes.get(skip..).unwrap_or_default());
+            // Le covers the DO'53' header around the data.
+            CommandApdu::new(0x00, 0xB1, 0x00, 0x00)
+                .with_data(data)
+                .with_le(len + 4)
+        } else {
+            CommandApdu::new(0x00, 0xB0, (offset >> 8) as u8, offset as u8).with_le(len)
+        };
+        let response = self.exchange(&command)?;
+        if !(response.sw.is_success() || response.sw == END_OF_FILE) {
+            return Err(Error::Status {
+                command: "READ BINARY",
+                sw: response.sw,
+            });
+        }
+        let data = if command.ins == 0xB1 {
+            tlv::expect(&response.data, 0x53)?.value.to_vec()
+        } else {
+            response.data
+        };
+        if data.is_empty() {
+            return Err(Error::MalformedResponse {
+                command: "READ BINARY",
+            });
+        }
+        Ok(data)
+    }
+
+    /// Reads a whole file: SELECT, its TLV header first, then the rest in
+    /// chunks of at most `max_le`. Returns `Ok(None)` when the chip has no
+    /// such file.
+    pub fn read_file(
+        &mut self,
+        file: LdsFile,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Option<Vec<u8>>, Error> {
+        if file == LdsFile::CardAccess {
+            return Ok(self.card_access.clone());
+        }
+        let select =
+            CommandApdu::new(0x00, 0xA4, 0x02, 0x0C).with_data(file.fid().to_be_bytes().to_vec());
+        let response = self.exchange(&select)?;
+        if response.sw == StatusWord::FILE_NOT_FOUND {
+            return Ok(None);
+        }
+        expect_success(&response, "SELECT file")?;
+        let mut content = self.read_chunk(0, HEADER_PROBE)?;
+        let header = match tlv::parse_header(&content) {
+            Err(TlvError::TruncatedLength) if content.len() < 6 => {
+                // A 4-byte length field: fetch the two header bytes missing.
+                let more = self.read_chunk(content.len(), 6 - content.len())?;
+                content.extend(more);
+                tlv::parse_header(&content)?
+            }
+            other => other?,
+        };
+        let total = header.total_len();
+        if total > self.options.max_file_len {
+            return Err(Error::FileTooLarge {
+                fid: file.fid(),
+                declared: total,
+                limit: self.options.max_file_len,
+            });
+        }
+        content.truncate(total);
+        content.reserve(total - content.len());
+        progress(Progress {
+            file,
+            read: content.len(),
+            total,
+        });
+        while content.len() < total {
+            let want = (total - content.len()).min(self.options.max_le);
+            let chunk = match self.read_chunk(content.len(), want) {
+                Err(Error::Status { sw, .. })
+                    if sw == StatusWord::WRONG_LENGTH && want > SHORT_MAX_LE =>
+                {
+                    // The chip or reader does not take extended length: go on
+                    // with short APDUs for the rest of the session.
+                    tracing::debug!("extended length refused; falling back to short APDUs");
+                    self.options.max_le = SHORT_MAX_LE;
+                    continue;
+                }
+                other => other?,
+            };
+            content.extend_from_slice(chunk.get(..want.min(chunk.len())).unwrap_or_default());
+            progress(Progress {
+                file,
+                read: content.len(),
+                total,
+            });
+        }
+        self.bytes_read += content.len() as u64;
+        Ok(Some(content))
+    }
+
+    /// Active Authentication: the chip signs a fresh challenge with the key
+    /// whose public half is in DG15 (`dg15`, as read); `dg14` names the
+    /// ECDSA hash. `not_supported` without DG15, `invalid` when the
+    /// signature does not verify (a copied chip) or the chip refuses.
+    pub fn active_authentication<R: RngCore + CryptoRng>(
+        &mut self,
+        dg15: Option<&[u8]>,
+        dg14: Option<&[u8]>,
+        rng: &mut R,
+    ) -> Result<Verification, Error> {
+        let Some(dg15) = dg15 else {
+            return Ok(Verification::not_supported(
+                "the document has no DG15 (Active Authentication public key)",
+            ));
+        };
+        let key = match tlv::expect(dg15, 0x6F)
+            .map_err(crate::keys::KeyError::from)
+            .and_then(|t| PublicKey::from_spki(t.value))
+        {
+            Ok(key) => key,
+            Err(e) => return Ok(Verification::invalid(format!("DG15 is unusable: {e}"))),
+        };
+        let hash = dg14
+            .and_then(|d| SecurityInfos::parse(d).ok())
+            .and_then(|i| i.active_authentication)
+            .map(|a| a.hash);
+        let mut challenge = [0u8; aa::CHALLENGE_LEN];
+        rng.fill_bytes(&mut challenge);
+        let command = CommandApdu::new(0x00, 0x88, 0x00, 0x00)
+            .with_data(challenge.to_vec())
+            .with_le(card::apdu::SHORT_LE_MAX);
+        let response = self.exchange(&command)?;
+        if !response.sw.is_success() {
+            return Ok(Verification::invalid(format!(
+                "the chip refused INTERNAL AUTHENTICATE with status {}",
+                response.sw
+            ))
+            .with_algorithm(key.describe()));
+        }
+        Ok(match aa::verify(&key, hash, &challenge, &response.data) {
+            Ok(algorithm) => Verification::valid(
+                "the chip signed a fresh challenge with the private key of DG15",
+            )
+            .with_algorithm(algorithm),
+            Err(reason) => Verification::invalid(reason).with_algorithm(key.describe()),
+        })
+    }
+
+    /// Chip Authentication v1: key agreement with the chip's static key
+    /// from `dg14` (as read), after which secure messaging restarts under
+    /// the new keys. `invalid` when the chip cannot continue under them (it
+    /// lacks the private key); the session is then unusable and the chip
+    /// must be opened again.
+    pub fn chip_authentication<R: RngCore + CryptoRng>(
+        &mut self,
+        dg14: Option<&[u8]>,
+        rng: &mut R,
+    ) -> Result<Verification, Error> {
+        let Some(dg14) = dg14 else {
+            return Ok(Verification::not_supported(
+                "the document has no DG14 (Chip Authentication key)",
+            ));
+        };
+        let infos = match SecurityInfos::parse(dg14) {
+            Ok(infos) => infos,
+            Err(e) => return Ok(Verification::invalid(format!("DG14 is unusable: {e}"))),
+        };
+        let chosen = infos.chip_authentication.iter().find_map(|info| {
+            infos
+                .chip_authentication_keys
+                .iter()
+                .find(|k| info.key_id.is_none() || k.key_id == info.key_id)
+                .map(|k| (*info, k.clone()))
+        });
+        let Some((info, public)) = chosen else {
+            return Ok(Verification::not_supported(
+                "DG14 offers no Chip Authentication with ECDH this reader supports",
+            ));
+        };
+        let PublicKey::Ec { curve, point } = &public.key else {
+            return Ok(Verification::not_supported(
+                "DG14's Chip Authentication key is not an EC key",
+            ));
+        };
+        let algorithm = format!(
+            "ECDH {} {}",
+            curve.name(),
+            crate::chip::cipher_name(info.cipher)
+        );
+        let ephemeral = crate::keys::PrivateKey::generate_ec(*curve, rng);
+        let PublicKey::Ec {
+            point: ephemeral_public,
+            ..
+        } = ephemeral.public_key()
+        else {
+            return Err(Error::Point(crate::ec::EcError::InvalidPoint));
+        };
+        let key_id = info.key_id.or(public.key_id);
+        let response = if info.cipher == CipherAlgorithm::Tdes {
+            let data = crate::ca::set_kat_data(&ephemeral_public, key_id);
+            self.exchange(&CommandApdu::new(0x00, 0x22, 0x41, 0xA6).with_data(data))?
+        } else {
+            let data = crate::ca::set_at_data(&info.oid(), key_id);
+            let response =
+                self.exchange(&CommandApdu::new(0x00, 0x22, 0x41, 0xA4).with_data(data))?;
+            if response.sw.is_success() {
+                let data = crate::pace::auth_data(0x80, &ephemeral_public);
+                self.exchange(
+                    &CommandApdu::new(0x00, 0x86, 0x00, 0x00)
+                        .with_data(data)
+                        .with_le(card::apdu::SHORT_LE_MAX),
+                )?
+            } else {
+                response
+            }
+        };
+        if !response.sw.is_success() {
+            return Ok(Verification::invalid(format!(
+                "the chip refused Chip Authentication with status {}",
+                response.sw
+            ))
+            .with_algorithm(algorithm));
+        }
+        self.sm = crate::ca::derive_session(&ephemeral, info.cipher, point)?;
+        // The chip proves the key by answering under the new session.
+        let probe = CommandApdu::new(0x00, 0xA4, 0x02, 0x0C)
+            .with_data(LdsFile::Com.fid().to_be_bytes().to_vec());
+        Ok(match self.exchange(&probe) {
+            Ok(_) => Verification::valid(
+                "the chip continued secure messaging under keys agreed with DG14's key",
+            )
+            .with_algorithm(algorithm),
+            Err(Error::SecureMessaging(e)) => Verification::invalid(format!(
+                "the chip did not prove the private key of DG14: {e}"
+            ))
+            .with_algorithm(algorithm),
+            Err(e) => return Err(e),
+        })
+    }
+
+    /// Active Authentication, then Chip Authentication (so a failed CA,
+    /// which ends the session, does not hide AA's verdict), on the files
+    /// read by [`Reader::read_document`].
+    pub fn verify_chip<R: RngCore + CryptoRng>(
+        &mut self,
+        files: &BTreeMap<LdsFile, Vec<u8>>,
+        rng: &mut R,
+    ) -> Result<ChipVerification, Error> {
+        let dg14 = files.get(&LdsFile::Dg(14)).map(Vec::as_slice);
+        let dg15 = files.get(&LdsFile::Dg(15)).map(Vec::as_slice);
+        let active = self.active_authentication(dg15, dg14, rng)?;
+        let chip = self.chip_authentication(dg14, rng)?;
+        Ok(ChipVerification { active, chip })
+    }
+
+    /// Reads the document: EF.COM, the data groups it lists (so absent
+    /// groups cost no APDU) and EF.SOD; EF.CardAccess is included when the
+    /// chip has one. `progress` sees every file's progress.
+    pub fn read_document(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<BTreeMap<LdsFile, Vec<u8>>, Error> {
+        let mut files = BTreeMap::new();
+        if let Some(card_access) = self.card_access.clone() {
+            files.insert(LdsFile::CardAccess, card_access);
+        }
+        let Some(com) = self.read_file(LdsFile::Com, progress)? else {
+            return Err(Error::Status {
+                command: "SELECT EF.COM",
+                sw: StatusWord::FILE_NOT_FOUND,
+            });
+        };
+        let groups = crate::lds::parse_com(&com)?;
+        files.insert(LdsFile::Com, com);
+        for file in groups.into_iter().chain([LdsFile::Sod]) {
+            if let Some(bytes) = self.read_file(file, progress)? {
+                files.insert(file, bytes);
+            }
+        }
+        Ok(files)
+    }
+}
