@@ -1,0 +1,113 @@
+//! `station`: the headless face of the station core.
+//!
+//! With `--json` every command prints exactly one JSON object on stdout: the
+//! result (exit 0), or `{"error": {...}}` from the failure catalogue
+//! (exit 1; 2 for invalid options). Logs go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use station::{Code, DoctorOptions, Failure, StationPaths};
+
+#[derive(Debug, Parser)]
+#[command(name = "station", version, about = "Enrollment station: the headless command line")]
+struct Cli {
+    /// Print exactly one JSON object on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The station's data directory (database, keys, configuration).
+    #[arg(long, global = true, env = "STATION_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The models directory with its models.toml.
+    #[arg(long, global = true, env = "STATION_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Report readers, cards, cameras, microphones, models, database and platform.
+    Doctor {
+        /// Check this platform address instead of the registered one.
+        #[arg(long)]
+        platform: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let json = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !json || !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let first_line = e.to_string().lines().next().unwrap_or_default().to_owned();
+            print_json(&Failure::new(Code::InvalidArgument, first_line).to_json());
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(json, Failure::new(Code::Internal, e)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(value) => {
+            if json {
+                print_json(&value);
+            } else {
+                print_human(&value);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failure) => report(json, failure),
+    }
+}
+
+async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
+    let paths = StationPaths::resolve(cli.data_dir, cli.models_dir)?;
+    match cli.command {
+        Command::Doctor { platform } => {
+            let report = station::doctor::run(
+                &paths,
+                &DoctorOptions {
+                    platform_url: platform,
+                },
+            )
+            .await;
+            serde_json::to_value(report).map_err(|e| Failure::new(Code::Internal, e))
+        }
+    }
+}
+
+fn report(json: bool, failure: Failure) -> ExitCode {
+    if json {
+        print_json(&failure.to_json());
+    } else {
+        eprintln!("error: {}\nremedy: {}", failure.message, failure.remedy);
+    }
+    ExitCode::FAILURE
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+fn print_human(value: &serde_json::Value) {
+    // The JSON, indented, is the human form too: one source of truth.
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(_) => println!("{value}"),
+    }
+}
