@@ -1,0 +1,17 @@
+//! Biometric analysis for the enrollment: the citizen's face and voice.
+//!
+//! Everything here runs locally on the models listed in a [`ModelCatalog`]
+//! (`models/models.toml`), each file checked against its sha256 before use.
+//! The crate takes pixels and samples and returns verdicts; it never opens a
+//! camera, a microphone or the network, and never writes a biometric to disk.
+#![forbid(unsafe_code)]
+
+pub mod face;
+pub mod models;
+
+pub use face::{
+    AnalyzerConfig, Embedding, Face, FaceAnalyzer, FaceCheck, FaceError, Frame, FrameAnalysis,
+    LivenessAggregator, LivenessDecision, LivenessVerdict, MatchDecision, Quality, QualityConfig,
+    QualityIssue,
+};
+pub use models::{ModelCatalog, ModelEntry, ModelError, ModelStatus};
