@@ -4,7 +4,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "hub", version, about = "Reference identity platform for enrollment stations")]
+#[command(
+    name = "hub",
+    version,
+    about = "Reference identity platform for enrollment stations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

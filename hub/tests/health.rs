@@ -33,7 +33,10 @@ async fn station_client_reads_the_hub_health() {
 async fn a_server_answering_garbage_is_refused() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "<html>captive portal</html>" }));
+    let app = axum::Router::new().route(
+        "/healthz",
+        axum::routing::get(|| async { "<html>captive portal</html>" }),
+    );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let platform = Platform::new(&format!("http://{addr}"), Duration::from_secs(5)).unwrap();
     let err = platform.health().await.unwrap_err();

@@ -120,7 +120,12 @@ mod tests {
 
     #[test]
     fn nothing_skips_the_supervisor() {
-        for s in [S::Started, S::DocumentRead, S::FaceCaptured, S::VoiceCaptured] {
+        for s in [
+            S::Started,
+            S::DocumentRead,
+            S::FaceCaptured,
+            S::VoiceCaptured,
+        ] {
             assert!(s.advance(E::Approve).is_err());
             assert!(s.advance(E::Seal).is_err());
         }

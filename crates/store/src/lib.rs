@@ -151,8 +151,14 @@ mod tests {
         assert_eq!(health.journal_mode, "wal");
         assert_eq!(health.schema_version, 1);
         assert_eq!(health.integrity, "ok");
-        store.set_setting("platform_url", "https://hub.example").await.unwrap();
-        store.set_setting("platform_url", "https://hub2.example").await.unwrap();
+        store
+            .set_setting("platform_url", "https://hub.example")
+            .await
+            .unwrap();
+        store
+            .set_setting("platform_url", "https://hub2.example")
+            .await
+            .unwrap();
         store.close().await;
 
         let store = Store::open(&path).await.unwrap();

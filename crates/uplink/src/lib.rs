@@ -54,15 +54,15 @@ impl Platform {
     /// `GET /healthz`: whether the platform is up and speaks our protocol.
     pub async fn health(&self) -> Result<wire::Health, UplinkError> {
         let url = format!("{}/healthz", self.base);
-        let response =
-            self.http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| UplinkError::Unreachable {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?;
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| UplinkError::Unreachable {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(UplinkError::Status {

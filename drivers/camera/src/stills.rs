@@ -105,7 +105,10 @@ mod tests {
         write_png(&dir.path().join("b.png"), [0, 255, 0]);
         write_png(&dir.path().join("a.png"), [255, 0, 0]);
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
-        let mut src = StillImages::from_dir(dir.path()).unwrap().fps(10).looped(true);
+        let mut src = StillImages::from_dir(dir.path())
+            .unwrap()
+            .fps(10)
+            .looped(true);
         let a = src.next_frame().unwrap().unwrap();
         assert_eq!((a.width, a.height), (8, 4));
         assert_eq!(a.pixel(0, 0), Some([255, 0, 0]));

@@ -216,7 +216,12 @@ pub struct ResponseApdu {
 
 impl std::fmt::Debug for ResponseApdu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ResponseApdu({} data bytes, {})", self.data.len(), self.sw)
+        write!(
+            f,
+            "ResponseApdu({} data bytes, {})",
+            self.data.len(),
+            self.sw
+        )
     }
 }
 
@@ -267,16 +272,19 @@ mod tests {
             [0, 0xB0, 0, 0, 0]
         );
         // Case 3S: SELECT eMRTD application
-        let select = CommandApdu::new(0, 0xA4, 4, 0x0C).with_data(vec![
-            0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01,
-        ]);
+        let select = CommandApdu::new(0, 0xA4, 4, 0x0C)
+            .with_data(vec![0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01]);
         assert_eq!(
             roundtrip(&select),
             [0, 0xA4, 4, 0x0C, 7, 0xA0, 0, 0, 2, 0x47, 0x10, 1]
         );
         // Case 4S
         assert_eq!(
-            roundtrip(&CommandApdu::new(0, 0x88, 0, 0).with_data(vec![1, 2]).with_le(256)),
+            roundtrip(
+                &CommandApdu::new(0, 0x88, 0, 0)
+                    .with_data(vec![1, 2])
+                    .with_le(256)
+            ),
             [0, 0x88, 0, 0, 2, 1, 2, 0]
         );
         // Case 2E: Le 65536 encodes as 00 00 00
@@ -293,13 +301,20 @@ mod tests {
         let big = vec![0x5A; 300];
         let bytes = roundtrip(&CommandApdu::new(0x0C, 0xB1, 0, 0).with_data(big.clone()));
         assert_eq!(&bytes[4..7], &[0, 0x01, 0x2C]);
-        let bytes = roundtrip(&CommandApdu::new(0x0C, 0xB1, 0, 0).with_data(big).with_le(65_536));
+        let bytes = roundtrip(
+            &CommandApdu::new(0x0C, 0xB1, 0, 0)
+                .with_data(big)
+                .with_le(65_536),
+        );
         assert_eq!(&bytes[bytes.len() - 2..], &[0, 0]);
     }
 
     #[test]
     fn rejects_malformed_commands() {
-        assert_eq!(CommandApdu::parse(&[0, 0xA4, 0]), Err(ApduError::TooShort(3)));
+        assert_eq!(
+            CommandApdu::parse(&[0, 0xA4, 0]),
+            Err(ApduError::TooShort(3))
+        );
         // Lc says 5 but 2 bytes follow
         assert_eq!(
             CommandApdu::parse(&[0, 0xA4, 0, 0, 5, 1, 2]),
@@ -312,7 +327,9 @@ mod tests {
             Err(ApduError::LeTooLarge(70_000))
         );
         assert_eq!(
-            CommandApdu::new(0, 0, 0, 0).with_data(vec![0; 70_000]).to_bytes(),
+            CommandApdu::new(0, 0, 0, 0)
+                .with_data(vec![0; 70_000])
+                .to_bytes(),
             Err(ApduError::DataTooLong(70_000))
         );
     }
@@ -337,6 +354,9 @@ mod tests {
         let r = ResponseApdu::parse(&[0x6A, 0x82]).unwrap();
         assert_eq!(r.sw, StatusWord::FILE_NOT_FOUND);
         assert_eq!((r.sw.sw1(), r.sw.sw2()), (0x6A, 0x82));
-        assert_eq!(ResponseApdu::parse(&[0x90]), Err(ApduError::ResponseTooShort(1)));
+        assert_eq!(
+            ResponseApdu::parse(&[0x90]),
+            Err(ApduError::ResponseTooShort(1))
+        );
     }
 }

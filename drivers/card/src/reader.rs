@@ -94,7 +94,10 @@ impl Readers {
     /// Waits up to `timeout` until a card is present in `reader`.
     pub fn wait_for_card(&self, reader: &str, timeout: Duration) -> Result<bool, ReaderError> {
         let name = c_name(reader)?;
-        let mut states = [pcsc::ReaderState::new(name.as_c_str(), pcsc::State::UNAWARE)];
+        let mut states = [pcsc::ReaderState::new(
+            name.as_c_str(),
+            pcsc::State::UNAWARE,
+        )];
         let deadline = std::time::Instant::now() + timeout;
         loop {
             match self.ctx.get_status_change(

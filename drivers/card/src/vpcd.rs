@@ -157,9 +157,13 @@ impl VpcdBridge {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && at_boundary && filled == 0 => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::ConnectionReset && at_boundary && filled == 0 =>
+                {
                     return Ok(false);
                 }
                 Err(e) => return Err(e.into()),
@@ -198,9 +202,15 @@ mod tests {
         f
     }
 
-    /// Plays the reader's side of the framing over a local socket.
-    #[test]
-    fn speaks_the_vpcd_framing() {
+    type Served = (ServeEnd, usize, ServeStats);
+
+    /// Inserts an `Echo` card into a local stand-in for the vpcd reader;
+    /// returns the reader's end of the socket, the stop flag and the card.
+    fn insert_echo() -> (
+        std::net::TcpStream,
+        std::sync::Arc<AtomicBool>,
+        std::thread::JoinHandle<Served>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -211,7 +221,14 @@ mod tests {
             let end = bridge.serve(&mut card, &card_stop).unwrap();
             (end, card.resets, bridge.stats())
         });
-        let (mut reader, _) = listener.accept().unwrap();
+        let (reader, _) = listener.accept().unwrap();
+        (reader, stop, card)
+    }
+
+    /// Plays the reader's side of the framing over a local socket.
+    #[test]
+    fn speaks_the_vpcd_framing() {
+        let (mut reader, stop, card) = insert_echo();
         reader.write_all(&frame(&[1])).unwrap(); // power on
         reader.write_all(&frame(&[4])).unwrap(); // ATR?
         let mut buf = [0u8; 7];
@@ -237,17 +254,9 @@ mod tests {
 
     #[test]
     fn stop_flag_pulls_the_card() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let card_stop = stop.clone();
-        let card = std::thread::spawn(move || {
-            let mut bridge = VpcdBridge::connect(addr).unwrap();
-            bridge.serve(&mut Echo { resets: 0 }, &card_stop).unwrap()
-        });
-        let (mut reader, _) = listener.accept().unwrap();
+        let (mut reader, stop, card) = insert_echo();
         stop.store(true, Ordering::Release);
-        assert_eq!(card.join().unwrap(), ServeEnd::Stopped);
+        assert_eq!(card.join().unwrap().0, ServeEnd::Stopped);
         // The reader sees the card go away as end of stream.
         let mut buf = [0u8; 1];
         assert_eq!(reader.read(&mut buf).unwrap(), 0);

@@ -14,7 +14,9 @@ struct Mirror;
 
 impl VirtualCard for Mirror {
     fn atr(&self) -> Vec<u8> {
-        vec![0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09]
+        vec![
+            0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09,
+        ]
     }
     fn reset(&mut self) {}
     fn process(&mut self, command: &[u8]) -> Vec<u8> {
@@ -60,7 +62,11 @@ fn virtual_card_answers_through_pcscd() {
         (end, bridge.stats())
     });
 
-    assert!(readers.wait_for_card(&name, Duration::from_secs(5)).unwrap());
+    assert!(
+        readers
+            .wait_for_card(&name, Duration::from_secs(5))
+            .unwrap()
+    );
     let status = readers
         .list()
         .unwrap()
@@ -78,7 +84,11 @@ fn virtual_card_answers_through_pcscd() {
     // An extended-length command crosses pcscd and vpcd intact.
     let payload: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
     let r = channel
-        .transmit(&CommandApdu::new(0, 0xD6, 0, 0).with_data(payload.clone()).with_le(65_536))
+        .transmit(
+            &CommandApdu::new(0, 0xD6, 0, 0)
+                .with_data(payload.clone())
+                .with_le(65_536),
+        )
         .unwrap();
     let expected: Vec<u8> = payload.iter().rev().copied().collect();
     assert_eq!(r.data, expected);
@@ -92,7 +102,10 @@ fn virtual_card_answers_through_pcscd() {
         .transmit(&CommandApdu::new(0, 0xB0, 0, 0).with_le(4))
         .unwrap_err();
     assert!(
-        matches!(err, TransmitError::CardRemoved | TransmitError::Transport(_)),
+        matches!(
+            err,
+            TransmitError::CardRemoved | TransmitError::Transport(_)
+        ),
         "{err:?}"
     );
     drop(channel);

@@ -128,7 +128,9 @@ mod tests {
     fn reads_and_mixes_down_to_mono() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stereo.wav");
-        let frames: Vec<[i16; 2]> = (0..1000).map(|i| [16_384, if i % 2 == 0 { 0 } else { -16_384 }]).collect();
+        let frames: Vec<[i16; 2]> = (0..1000)
+            .map(|i| [16_384, if i % 2 == 0 { 0 } else { -16_384 }])
+            .collect();
         write_wav(&path, 2, &frames);
         let mut src = WavSource::open(&path).unwrap();
         assert_eq!(
