@@ -123,54 +123,51 @@ pub async fn run(paths: &StationPaths, options: &DoctorOptions) -> DoctorReport 
     }
 }
 
+/// A device list: none is a warning (the station works with less), a
+/// failure to enumerate is `failed` with its code.
+fn device_check<T, E: std::fmt::Display>(
+    listed: Result<Vec<T>, E>,
+    none: (Code, &str),
+    failed: (Level, Code),
+) -> Check<Vec<T>> {
+    match listed {
+        Ok(list) if list.is_empty() => {
+            Check::with(Level::Warning, list, Failure::new(none.0, none.1))
+        }
+        Ok(list) => Check::ok(list),
+        Err(e) => Check::with(failed.0, vec![], Failure::new(failed.1, e)),
+    }
+}
+
 fn check_readers() -> Check<Vec<card::reader::ReaderStatus>> {
     use card::reader::{ReaderError, Readers};
-    match Readers::establish().and_then(|r| r.list()) {
-        Ok(list) if list.is_empty() => Check::with(
-            Level::Warning,
-            list,
-            Failure::new(Code::NoReader, "PC/SC lists no readers"),
-        ),
-        Ok(list) => Check::ok(list),
-        Err(ReaderError::NoService) => Check::with(
-            Level::Error,
-            vec![],
-            Failure::new(Code::PcscUnavailable, "pcscd does not answer"),
-        ),
-        Err(e) => Check::with(Level::Error, vec![], Failure::new(Code::PcscUnavailable, e)),
-    }
+    let listed = Readers::establish()
+        .and_then(|r| r.list())
+        .map_err(|e| match e {
+            ReaderError::NoService => "pcscd does not answer".to_owned(),
+            other => other.to_string(),
+        });
+    device_check(
+        listed,
+        (Code::NoReader, "PC/SC lists no readers"),
+        (Level::Error, Code::PcscUnavailable),
+    )
 }
 
 fn check_cameras() -> Check<Vec<camera::CameraDevice>> {
-    match camera::list_cameras() {
-        Ok(list) if list.is_empty() => Check::with(
-            Level::Warning,
-            list,
-            Failure::new(Code::NoCamera, "no video devices"),
-        ),
-        Ok(list) => Check::ok(list),
-        Err(e) => Check::with(
-            Level::Warning,
-            vec![],
-            Failure::new(Code::CameraUnavailable, e),
-        ),
-    }
+    device_check(
+        camera::list_cameras(),
+        (Code::NoCamera, "no video devices"),
+        (Level::Warning, Code::CameraUnavailable),
+    )
 }
 
 fn check_microphones() -> Check<Vec<microphone::InputDevice>> {
-    match microphone::list_inputs() {
-        Ok(list) if list.is_empty() => Check::with(
-            Level::Warning,
-            list,
-            Failure::new(Code::NoMicrophone, "no audio inputs"),
-        ),
-        Ok(list) => Check::ok(list),
-        Err(e) => Check::with(
-            Level::Error,
-            vec![],
-            Failure::new(Code::AudioUnavailable, e),
-        ),
-    }
+    device_check(
+        microphone::list_inputs(),
+        (Code::NoMicrophone, "no audio inputs"),
+        (Level::Error, Code::AudioUnavailable),
+    )
 }
 
 fn check_models(dir: &std::path::Path) -> Check<Vec<biometrics::ModelStatus>> {
@@ -180,7 +177,13 @@ fn check_models(dir: &std::path::Path) -> Check<Vec<biometrics::ModelStatus>> {
             let bad: Vec<String> = statuses
                 .iter()
                 .filter(|s| !s.verified)
-                .map(|s| format!("{}: {}", s.file, s.problem.as_deref().unwrap_or("unverified")))
+                .map(|s| {
+                    format!(
+                        "{}: {}",
+                        s.file,
+                        s.problem.as_deref().unwrap_or("unverified")
+                    )
+                })
                 .collect();
             if bad.is_empty() {
                 Check::ok(statuses)
@@ -196,7 +199,9 @@ fn check_models(dir: &std::path::Path) -> Check<Vec<biometrics::ModelStatus>> {
     }
 }
 
-async fn check_database(paths: &StationPaths) -> (Check<Option<store::StoreHealth>>, Option<String>) {
+async fn check_database(
+    paths: &StationPaths,
+) -> (Check<Option<store::StoreHealth>>, Option<String>) {
     if let Err(f) = paths.ensure_data_dir() {
         return (Check::with(Level::Error, None, f), None);
     }
@@ -211,11 +216,7 @@ async fn check_database(paths: &StationPaths) -> (Check<Option<store::StoreHealt
         Ok(s) => s,
         Err(e) => return (fail(e), None),
     };
-    let url = store
-        .setting(PLATFORM_URL_SETTING)
-        .await
-        .ok()
-        .flatten();
+    let url = store.setting(PLATFORM_URL_SETTING).await.ok().flatten();
     let check = match store.health().await {
         Ok(h) if h.integrity == "ok" => Check::ok(Some(h)),
         Ok(h) => {

@@ -24,10 +24,22 @@ pub enum Code {
     DataDirUnavailable,
     InvalidArgument,
     Internal,
+    ReaderNotFound,
+    NoCard,
+    CardRemoved,
+    CardBusy,
+    WrongAccessKey,
+    UnsupportedDocument,
+    ChipError,
+    TrustStoreUnreadable,
+    DocumentFilesUnreadable,
+    VirtualReaderUnavailable,
+    PortraitUnreadable,
+    OutputUnwritable,
 }
 
 impl Code {
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 25] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -41,6 +53,18 @@ impl Code {
         Code::DataDirUnavailable,
         Code::InvalidArgument,
         Code::Internal,
+        Code::ReaderNotFound,
+        Code::NoCard,
+        Code::CardRemoved,
+        Code::CardBusy,
+        Code::WrongAccessKey,
+        Code::UnsupportedDocument,
+        Code::ChipError,
+        Code::TrustStoreUnreadable,
+        Code::DocumentFilesUnreadable,
+        Code::VirtualReaderUnavailable,
+        Code::PortraitUnreadable,
+        Code::OutputUnwritable,
     ];
 
     /// The stable code, e.g. `NO_READER`.
@@ -132,7 +156,13 @@ impl Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} — {}", self.code.as_str(), self.message, self.remedy)
+        write!(
+            f,
+            "{}: {} — {}",
+            self.code.as_str(),
+            self.message,
+            self.remedy
+        )
     }
 }
 
@@ -144,14 +174,23 @@ mod tests {
 
     #[test]
     fn every_code_has_both_languages_and_nothing_else_is_listed() {
-        let parsed: BTreeMap<String, Entry> = toml::from_str(include_str!("failures.toml")).unwrap();
+        let parsed: BTreeMap<String, Entry> =
+            toml::from_str(include_str!("failures.toml")).unwrap();
         assert_eq!(parsed.len(), Code::ALL.len());
         for code in Code::ALL {
-            let entry = parsed.get(&code.as_str()).unwrap_or_else(|| panic!("{code:?}"));
+            let entry = parsed
+                .get(&code.as_str())
+                .unwrap_or_else(|| panic!("{code:?}"));
             for t in [&entry.en, &entry.zh] {
                 assert!(!t.cause.is_empty() && !t.remedy.is_empty(), "{code:?}");
             }
-            assert!(entry.zh.cause.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
+            assert!(
+                entry
+                    .zh
+                    .cause
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+            );
         }
     }
 
@@ -160,8 +199,14 @@ mod tests {
         let f = Failure::new(Code::NoReader, "0 readers");
         let json = f.to_json();
         assert_eq!(json["error"]["code"], "NO_READER");
-        assert_eq!(json["error"]["message"], "No card reader is connected. (0 readers)");
-        assert_eq!(json["error"]["remedy"], "Plug in the card reader and wait a few seconds.");
+        assert_eq!(
+            json["error"]["message"],
+            "No card reader is connected. (0 readers)"
+        );
+        assert_eq!(
+            json["error"]["remedy"],
+            "Plug in the card reader and wait a few seconds."
+        );
         assert_eq!(json["error"]["zh"]["cause"], "未连接读卡器。");
     }
 }

@@ -6,6 +6,7 @@
 //! [`failure::Failure`] from the catalogue, with a stable code and a remedy.
 #![forbid(unsafe_code)]
 
+pub mod card;
 pub mod doctor;
 pub mod failure;
 pub mod paths;
@@ -13,3 +14,14 @@ pub mod paths;
 pub use doctor::{DoctorOptions, DoctorReport};
 pub use failure::{Code, Failure};
 pub use paths::StationPaths;
+
+/// Logs to stderr, filtered by `RUST_LOG` or else `default`. Shells call it
+/// once at start; personal data and biometrics are never logged at any level.
+pub fn init_logging(default: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

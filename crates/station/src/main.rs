@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use station::{Code, DoctorOptions, Failure, StationPaths};
 
 #[derive(Debug, Parser)]
-#[command(name = "station", version, about = "Enrollment station: the headless command line")]
+#[command(
+    name = "station",
+    version,
+    about = "Enrollment station: the headless command line"
+)]
 struct Cli {
     /// Print exactly one JSON object on stdout.
     #[arg(long, global = true)]
@@ -34,16 +38,15 @@ enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
+    /// Identity-document chips: read, simulate, make specimens.
+    Card {
+        #[command(subcommand)]
+        command: station::card::CardCommand,
+    },
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    station::init_logging("warn");
     let json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -88,6 +91,11 @@ async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
             .await;
             serde_json::to_value(report).map_err(|e| Failure::new(Code::Internal, e))
         }
+        Command::Card { command } => match station::card::run(command, &paths, cli.json).await? {
+            station::card::Outcome::Report(value) => Ok(value),
+            // The simulator printed its one object when the card went in.
+            station::card::Outcome::AlreadyPrinted => std::process::exit(0),
+        },
     }
 }
 

@@ -16,7 +16,10 @@ pub struct StationPaths {
 
 impl StationPaths {
     /// Resolves the folders: explicit choices first, then the OS defaults.
-    pub fn resolve(data_dir: Option<PathBuf>, models_dir: Option<PathBuf>) -> Result<Self, Failure> {
+    pub fn resolve(
+        data_dir: Option<PathBuf>,
+        models_dir: Option<PathBuf>,
+    ) -> Result<Self, Failure> {
         let data_dir = match data_dir {
             Some(d) => d,
             None => directories::ProjectDirs::from("", "", "enrollment-station")

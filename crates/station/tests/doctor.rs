@@ -121,11 +121,16 @@ fn doctor_reports_tampered_models_and_offline_platform_without_failing() {
     assert_eq!(fr["verified"], false);
     assert!(fr["problem"].as_str().unwrap().contains("does not match"));
     assert_eq!(report["platform"]["status"], "warning");
-    assert_eq!(report["platform"]["problem"]["code"], "PLATFORM_UNREACHABLE");
-    assert!(!report["platform"]["problem"]["zh"]["remedy"]
-        .as_str()
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        report["platform"]["problem"]["code"],
+        "PLATFORM_UNREACHABLE"
+    );
+    assert!(
+        !report["platform"]["problem"]["zh"]["remedy"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -133,7 +138,12 @@ fn invalid_options_give_a_json_error() {
     let (code, value) = station(&["doctor", "--json", "--no-such-flag"]);
     assert_eq!(code, 2);
     assert_eq!(value["error"]["code"], "INVALID_ARGUMENT");
-    assert!(value["error"]["message"].as_str().unwrap().contains("--no-such-flag"));
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--no-such-flag")
+    );
 }
 
 #[test]
@@ -149,6 +159,12 @@ fn an_unwritable_data_dir_is_reported() {
     ]);
     assert_eq!(code, 0);
     assert_eq!(report["database"]["status"], "error");
-    assert_eq!(report["database"]["problem"]["code"], "DATA_DIR_UNAVAILABLE");
-    assert_eq!(report["platform"]["problem"]["code"], "PLATFORM_NOT_CONFIGURED");
+    assert_eq!(
+        report["database"]["problem"]["code"],
+        "DATA_DIR_UNAVAILABLE"
+    );
+    assert_eq!(
+        report["platform"]["problem"]["code"],
+        "PLATFORM_NOT_CONFIGURED"
+    );
 }

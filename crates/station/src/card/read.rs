@@ -1,0 +1,291 @@
+//! `station card read`: one document read through PC/SC (DESIGN §3).
+//!
+//! Waits briefly for the card, opens the chip (PACE when EF.CardAccess
+//! offers it, else BAC), reads EF.COM, the data groups it lists and EF.SOD,
+//! then checks the document: Passive Authentication against the trust
+//! store, Active and Chip Authentication against the chip. Verdicts are
+//! results, not failures: a forged document is a completed read.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use card::TransmitError;
+use card::reader::{PcscCard, ReaderError, Readers};
+use clap::Args;
+use emrtd::passive::TrustStore;
+use emrtd::portrait::{ImageFormat, Portrait};
+use emrtd::{AccessKey, Can, LdsFile, MrzKey, ReadOptions, Reader};
+use serde_json::{Value, json};
+
+use crate::failure::{Code, Failure};
+use crate::paths::StationPaths;
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("key").required(true).args(["mrz", "can"])))]
+pub struct ReadArgs {
+    /// The PC/SC reader, as `station doctor` lists it.
+    #[arg(long)]
+    pub reader: String,
+    /// The MRZ access key: DOCUMENT:YYMMDD(birth):YYMMDD(expiry).
+    #[arg(long)]
+    pub mrz: Option<String>,
+    /// The 6-digit card access number printed on the document (PACE).
+    #[arg(long)]
+    pub can: Option<String>,
+    /// Trusted CSCA certificates and master lists; default: the data
+    /// directory's `trust/` folder when it exists.
+    #[arg(long)]
+    pub trust_store: Option<PathBuf>,
+    /// Write the chip portrait here as PNG.
+    #[arg(long)]
+    pub photo_out: Option<PathBuf>,
+    /// Read with short APDUs (223-byte chunks) instead of extended length.
+    #[arg(long)]
+    pub short_apdus: bool,
+    /// How long to wait for a document on the reader, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub wait: f64,
+}
+
+/// The default trust store folder inside the data directory.
+pub const TRUST_DIR: &str = "trust";
+
+fn access_key(args: &ReadArgs) -> Result<AccessKey, Failure> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::new(Code::InvalidArgument, format!("{what}: {e}"))
+    };
+    match (&args.mrz, &args.can) {
+        (Some(mrz), _) => mrz
+            .parse::<MrzKey>()
+            .map(AccessKey::Mrz)
+            .map_err(|e| invalid("--mrz (expected DOCUMENT:YYMMDD:YYMMDD)", &e)),
+        (None, Some(can)) => Can::new(can)
+            .map(AccessKey::Can)
+            .map_err(|e| invalid("--can", &e)),
+        (None, None) => Err(Failure::new(Code::InvalidArgument, "give --mrz or --can")),
+    }
+}
+
+fn trust_store(
+    args: &ReadArgs,
+    paths: &StationPaths,
+) -> Result<(TrustStore, Option<PathBuf>), Failure> {
+    let dir = match &args.trust_store {
+        Some(dir) => dir.clone(),
+        None => {
+            let default = paths.data_dir.join(TRUST_DIR);
+            if !default.is_dir() {
+                return Ok((TrustStore::new(), None));
+            }
+            default
+        }
+    };
+    let store = TrustStore::load_dir(&dir).map_err(|e| {
+        Failure::new(
+            Code::TrustStoreUnreadable,
+            format!("{}: {e}", dir.display()),
+        )
+    })?;
+    Ok((store, Some(dir)))
+}
+
+fn reader_failure(e: ReaderError) -> Failure {
+    match e {
+        ReaderError::NoService => Failure::new(Code::PcscUnavailable, e),
+        ReaderError::NoCard(_) => Failure::new(Code::NoCard, e),
+        ReaderError::UnknownReader(_) => Failure::new(Code::ReaderNotFound, e),
+        ReaderError::Busy(_) => Failure::new(Code::CardBusy, e),
+        ReaderError::Unresponsive(_) => Failure::new(Code::ChipError, e),
+        ReaderError::Pcsc(_) => Failure::new(Code::PcscUnavailable, e),
+    }
+}
+
+/// Finds the reader and waits for a card on it.
+fn connect(readers: &Readers, name: &str, wait: Duration) -> Result<PcscCard, Failure> {
+    let listed = readers.list().map_err(reader_failure)?;
+    if !listed.iter().any(|r| r.name == name) {
+        let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+        return Err(Failure::new(
+            Code::ReaderNotFound,
+            format!("{name:?} is not among {names:?}"),
+        ));
+    }
+    if !readers.wait_for_card(name, wait).map_err(reader_failure)? {
+        return Err(Failure::new(Code::NoCard, format!("none within {wait:?}")));
+    }
+    readers.connect(name).map_err(reader_failure)
+}
+
+/// The stage a chip error happened in, which decides what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Access,
+    Reading,
+}
+
+/// Maps a chip error to the catalogue. A transport error is a removed card
+/// when the reader no longer holds one (pcsc-lite reports pulls as
+/// several different errors).
+fn chip_failure(e: emrtd::Error, stage: Stage, card_gone: impl Fn() -> bool) -> Failure {
+    use emrtd::Error as E;
+    use emrtd::pace::PaceError;
+    let code = match &e {
+        E::Transmit(TransmitError::CardRemoved) => Code::CardRemoved,
+        E::Transmit(TransmitError::ReaderGone) => Code::ReaderNotFound,
+        E::Transmit(_) if card_gone() => Code::CardRemoved,
+        E::BacMismatch | E::Pace(PaceError::TokenMismatch) | E::WrongKeyKind(_) => {
+            Code::WrongAccessKey
+        }
+        // 63xx: authentication failed; 6983: blocked; 6982/6A88: the chip
+        // has no such password (e.g. a CAN for a chip without one).
+        E::Status { command, sw }
+            if stage == Stage::Access
+                && !command.starts_with("SELECT")
+                && (sw.0 & 0xFF00 == 0x6300 || matches!(sw.0, 0x6982 | 0x6983 | 0x6A88)) =>
+        {
+            Code::WrongAccessKey
+        }
+        E::Status { command, .. } if command.starts_with("SELECT eMRTD") => {
+            Code::UnsupportedDocument
+        }
+        E::NoAccessMethod | E::Pace(PaceError::Unsupported) => Code::UnsupportedDocument,
+        _ => Code::ChipError,
+    };
+    Failure::new(code, e)
+}
+
+fn card_gone(readers: &Readers, name: &str) -> bool {
+    readers
+        .list()
+        .map(|list| !list.iter().any(|r| r.name == name && r.card_present))
+        .unwrap_or(true)
+}
+
+/// The DG11 name in national script (tag 5F0E), if present.
+fn national_name(dg11: &[u8]) -> Option<String> {
+    let outer = emrtd::tlv::expect(dg11, 0x6B).ok()?;
+    outer
+        .children()
+        .find(0x5F0E)
+        .ok()
+        .flatten()
+        .map(|t| String::from_utf8_lossy(t.value).into_owned())
+}
+
+fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Value, Failure> {
+    let dg1 = files
+        .get(&LdsFile::Dg(1))
+        .ok_or_else(|| Failure::new(Code::UnsupportedDocument, "the chip has no DG1"))?;
+    let mrz = emrtd::lds::parse_dg1(dg1).map_err(|e| Failure::new(Code::ChipError, e))?;
+    Ok(json!({
+        "document_type": format!("{:?}", mrz.document_type).to_uppercase(),
+        "document_code": mrz.document_code,
+        "issuing_state": mrz.issuing_state,
+        "document_number": mrz.document_number,
+        "surname": mrz.primary_identifier,
+        "given_names": mrz.secondary_identifier,
+        "nationality": mrz.nationality,
+        "date_of_birth": mrz.date_of_birth.as_str(),
+        "sex": mrz.sex.to_string(),
+        "date_of_expiry": mrz.date_of_expiry.as_str(),
+        "optional_data": mrz.optional_data,
+        "national_name": files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
+    }))
+}
+
+/// Writes the portrait as PNG. JPEG is decoded here; JPEG 2000 is not
+/// (yet) decoded by the station.
+pub fn write_png(portrait: &Portrait, path: &Path) -> Result<(), Failure> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| Failure::new(Code::PortraitUnreadable, e.to_string());
+    let image = match portrait.format {
+        ImageFormat::Jpeg => {
+            image::load_from_memory_with_format(&portrait.image, image::ImageFormat::Jpeg)
+                .map_err(|e| unreadable(&e))?
+        }
+        ImageFormat::Jpeg2000 => {
+            return Err(unreadable(
+                &"JPEG 2000 portraits cannot be converted to PNG yet",
+            ));
+        }
+    };
+    image
+        .save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| Failure::new(Code::OutputUnwritable, format!("{}: {e}", path.display())))
+}
+
+/// Reads and checks the document in `args.reader`.
+pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
+    let key = access_key(args)?;
+    let (trust, trust_dir) = trust_store(args, paths)?;
+    let wait = Duration::try_from_secs_f64(args.wait)
+        .map_err(|e| Failure::new(Code::InvalidArgument, format!("--wait: {e}")))?;
+    let readers = Readers::establish().map_err(reader_failure)?;
+    let started = Instant::now();
+    let mut channel = connect(&readers, &args.reader, wait)?;
+    let options = if args.short_apdus {
+        ReadOptions::default()
+    } else {
+        ReadOptions::extended()
+    };
+    let mut rng = emrtd::rand_core::OsRng;
+    let gone = || card_gone(&readers, &args.reader);
+    let mut reader = Reader::open(&mut channel, &key, options, &mut rng)
+        .map_err(|e| chip_failure(e, Stage::Access, gone))?;
+    let files = reader
+        .read_document(&mut |p| {
+            tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
+        })
+        .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
+    let passive = emrtd::passive::verify(&files, &trust, SystemTime::now());
+    let chip = reader
+        .verify_chip(&files, &mut rng)
+        .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
+    let counters = reader.counters();
+    let access = reader.access().name();
+    let extended_length = reader.max_le() > emrtd::reader::SHORT_MAX_LE;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    drop(reader);
+    drop(channel);
+
+    let portrait = files
+        .get(&LdsFile::Dg(2))
+        .map(|dg2| Portrait::parse_dg2(dg2));
+    let photo = match &portrait {
+        Some(Ok(p)) => {
+            json!({ "format": p.format.name(), "width": p.width, "height": p.height, "bytes": p.image.len() })
+        }
+        Some(Err(e)) => json!({ "error": e.to_string() }),
+        None => Value::Null,
+    };
+    if let Some(out) = &args.photo_out {
+        match &portrait {
+            Some(Ok(p)) => write_png(p, out)?,
+            Some(Err(e)) => return Err(Failure::new(Code::PortraitUnreadable, e)),
+            None => {
+                return Err(Failure::new(
+                    Code::PortraitUnreadable,
+                    "the chip has no DG2",
+                ));
+            }
+        }
+    }
+    Ok(json!({
+        "reader": args.reader,
+        "document": document(&files)?,
+        "access": access,
+        "files": files.keys().map(|f| f.name()).collect::<Vec<_>>(),
+        "verification": {
+            "passive": passive,
+            "active": chip.active,
+            "chip": chip.chip,
+        },
+        "trust_store": trust_dir,
+        "photo": photo,
+        "apdus": counters.apdus,
+        "bytes_read": counters.bytes_read,
+        "extended_length": extended_length,
+        "millis": millis,
+    }))
+}
