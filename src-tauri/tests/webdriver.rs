@@ -40,8 +40,9 @@ fn start_driver(data_dir: &std::path::Path) -> (Driver, u16) {
 }
 
 async fn connect(port: u16) -> Client {
+    // WebKitWebDriver launches our binary as the browser; no browserName, so
+    // it is not matched against WebKit's own browsers.
     let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), "wry".into());
     caps.insert(
         "webkitgtk:browserOptions".into(),
         serde_json::json!({ "binary": env!("CARGO_BIN_EXE_enrollment-station"), "args": [] }),
