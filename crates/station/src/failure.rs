@@ -125,7 +125,8 @@ pub struct Failure {
     pub code: Code,
     pub message: String,
     pub remedy: String,
-    pub zh: Texts,
+    /// Boxed so `Result<_, Failure>` stays small on the happy path.
+    pub zh: Box<Texts>,
     /// The technical detail alone, for logs and support.
     pub detail: String,
 }
@@ -143,7 +144,7 @@ impl Failure {
             code,
             message,
             remedy: en.remedy,
-            zh: code.texts(Lang::Zh),
+            zh: Box::new(code.texts(Lang::Zh)),
             detail,
         }
     }

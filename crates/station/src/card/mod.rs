@@ -25,6 +25,8 @@ pub use simulate::SimulateArgs;
 pub use specimen::SpecimenArgs;
 
 /// The `station card` subcommands.
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CardCommand {
     /// Read a document's chip: access, files, Passive/Active/Chip Authentication.

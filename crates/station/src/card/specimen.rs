@@ -206,7 +206,7 @@ fn placeholder_portrait() -> Result<Portrait, Failure> {
         let (cx, cy) = (w as i64 / 2, h as i64 * 2 / 5);
         let (dx, dy) = (x as i64 - cx, y as i64 - cy);
         let head = dx * dx * 5 / 4 + dy * dy < (w as i64 / 4).pow(2) * 5 / 4;
-        let shoulders = y > h * 3 / 4 && (dx.abs() as u32) < w * 2 / 5;
+        let shoulders = y > h * 3 / 4 && dx.unsigned_abs() < u64::from(w * 2 / 5);
         let shade = if head || shoulders {
             90
         } else {
