@@ -1,5 +1,8 @@
 //! The station's client against the real hub over loopback HTTP.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use uplink::{Platform, UplinkError, wire};

@@ -1,6 +1,9 @@
 //! The real app, driven over WebDriver under Xvfb: WebKitWebDriver starts
 //! the `enrollment-station` binary and a client clicks through its window.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

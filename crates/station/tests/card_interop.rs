@@ -2,6 +2,9 @@
 //! the station's simulated chip over the real PC/SC reader, with BAC and
 //! with PACE: the simulator is checked against someone else's terminal.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod card_support;
 
 use card::CardChannel;

@@ -3,6 +3,9 @@
 //! TD3, Passive, Active and Chip Authentication, forged data, wrong keys,
 //! a card pulled mid-session, and the shipped demo document.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod card_support;
 
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! `station doctor --json` against the real test bed: pcscd with vpcd, the
 //! private PulseAudio server, the shipped models, a fresh database, the hub.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use serde_json::Value;

@@ -1,5 +1,8 @@
 //! The real path: a virtual card in pcscd's vpcd reader, reached through PC/SC.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! Enumeration through the real (private) PulseAudio server of the test bed.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use testbed::Service;
 
 #[test]

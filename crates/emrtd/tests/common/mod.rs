@@ -1,3 +1,5 @@
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use emrtd::chip::{AttemptPolicy, ChipConfig, Profile};
