@@ -12,12 +12,14 @@ scripts/setup.sh
 stop_bed() { scripts/testbed.sh stop || true; }
 trap stop_bed EXIT
 eval "$(scripts/testbed.sh start)"
+# The bed is up: a test that finds a service missing must fail, not skip.
+export CI=true
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+time cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # Test binaries run one after another: tests of different crates share the
 # two vpcd reader slots.
-cargo test --workspace --locked
+time cargo test --workspace --locked

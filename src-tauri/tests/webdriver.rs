@@ -50,8 +50,8 @@ async fn connect(port: u16) -> Client {
         "webkitgtk:browserOptions".into(),
         serde_json::json!({ "binary": env!("CARGO_BIN_EXE_enrollment-station"), "args": [] }),
     );
-    ClientBuilder::rustls()
-        .expect("TLS roots load")
+    let http = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(http)
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
@@ -62,6 +62,27 @@ fn screenshots_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Waits for an element; on timeout saves a screenshot and fails with the
+/// page as the webview has it, so a failure in CI can be read.
+async fn wait_for(client: &Client, locator: Locator<'_>, seconds: u64) {
+    let found = client
+        .wait()
+        .at_most(Duration::from_secs(seconds))
+        .for_element(locator)
+        .await;
+    if let Err(e) = found {
+        let shot = screenshots_dir().join("failure.png");
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::write(&shot, png);
+        }
+        let page = client.source().await.unwrap_or_default();
+        panic!(
+            "{locator:?} did not appear within {seconds} s ({e}); screenshot {}\npage:\n{page}",
+            shot.display()
+        );
+    }
 }
 
 async fn texts(client: &Client, css: &str) -> Vec<String> {
@@ -85,12 +106,7 @@ async fn home_screen_lists_the_test_bed_devices() {
     let client = connect(port).await;
 
     // The status rows appear once the station core has answered.
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("[data-testid=check-readers]"))
-        .await
-        .unwrap();
+    wait_for(&client, Locator::Css("[data-testid=check-readers]"), 30).await;
 
     let title = client
         .find(Locator::Css("h1"))
@@ -134,12 +150,7 @@ async fn home_screen_lists_the_test_bed_devices() {
         .click()
         .await
         .unwrap();
-    let heading = client
-        .wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::XPath("//h2[text()='Device status']"))
-        .await;
-    assert!(heading.is_ok(), "the heading did not switch to English");
+    wait_for(&client, Locator::XPath("//h2[text()='Device status']"), 5).await;
     let mics = texts(&client, "[data-testid=microphones-item]").await;
     assert!(mics.iter().any(|m| m == "virtmic (default)"), "{mics:?}");
     std::fs::write(

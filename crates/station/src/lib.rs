@@ -18,6 +18,8 @@ pub use paths::StationPaths;
 /// Logs to stderr, filtered by `RUST_LOG` or else `default`. Shells call it
 /// once at start; personal data and biometrics are never logged at any level.
 pub fn init_logging(default: &str) {
+    // The PulseAudio client reports every normal disconnect as an error.
+    let default = format!("{default},pulseaudio::client::reactor=off");
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt()
