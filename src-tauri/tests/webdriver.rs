@@ -26,7 +26,12 @@ fn start_driver(data_dir: &std::path::Path) -> (Driver, u16) {
     let child = Command::new("WebKitWebDriver")
         .arg(format!("--port={port}"))
         .env("TAURI_WEBVIEW_AUTOMATION", "true")
-        .env("STATION_DATA_DIR", data_dir)
+        .env("STATION_DATA_DIR", data_dir.join("station"))
+        // The webview's own storage (language choice, window state) starts
+        // empty in every run.
+        .env("XDG_DATA_HOME", data_dir.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", data_dir.join("xdg-config"))
+        .env("XDG_CACHE_HOME", data_dir.join("xdg-cache"))
         .stdout(Stdio::null())
         .spawn()
         .expect("WebKitWebDriver (Debian package webkit2gtk-driver) is installed");
