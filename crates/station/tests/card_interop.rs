@@ -5,11 +5,10 @@
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod card_support;
+mod support;
 
 use card::CardChannel;
 use card::reader::{PcscCard, Readers};
-use card_support::{READER, Simulator, lock_reader, specimen};
 use dmrtd::com::{TransceiveError, Transceiver};
 use dmrtd::lds::ef::ElementaryFile;
 use dmrtd::passport::Passport;
@@ -17,6 +16,7 @@ use dmrtd::proto::can_key::CanKey;
 use dmrtd::proto::dba_key::DBAKey;
 use std::path::Path;
 use std::time::Duration;
+use support::{READER, Simulator, lock_reader, specimen};
 use testbed::Service;
 
 /// dmrtd's transport: raw APDUs through pcscd.

@@ -6,14 +6,14 @@
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod card_support;
+mod support;
 
 use std::path::Path;
 
-use card_support::{
+use serde_json::{Value, json};
+use support::{
     READER, Simulator, copy_files, lock_reader, read, specimen, station_fails, trust_store,
 };
-use serde_json::{Value, json};
 use testbed::Service;
 
 fn arg(path: &Path) -> &str {
@@ -309,6 +309,31 @@ fn a_forged_data_group_served_raw_fails_passive_authentication() {
     // The copy has DG15 but not the chip's private key: a cloned chip.
     assert_eq!(verdict(&report, "active"), "invalid");
     assert_eq!(verdict(&report, "chip"), "invalid");
+}
+
+#[test]
+fn a_card_pulled_mid_read_and_an_empty_reader_are_told_apart() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _reader = lock_reader();
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("doc");
+    specimen(&doc, &["--access", "bac"]);
+    // Access takes three APDUs; the card leaves while the files are read.
+    let sim = Simulator::start(&["--profile", arg(&doc), "--remove-after-apdus", "12"]);
+    let (code, pulled) = read(tmp.path(), &["--mrz", "L898902C3:740812:341231"]);
+    assert_ne!(code, 0, "{pulled:#}");
+    assert_eq!(pulled["error"]["code"], "CARD_REMOVED", "{pulled:#}");
+    drop(sim);
+
+    // Nothing in the reader: the read waits, then says so.
+    let (code, empty) = read(
+        tmp.path(),
+        &["--mrz", "L898902C3:740812:341231", "--wait", "0.5"],
+    );
+    assert_ne!(code, 0, "{empty:#}");
+    assert_eq!(empty["error"]["code"], "NO_CARD", "{empty:#}");
 }
 
 #[test]

@@ -4,25 +4,10 @@
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+mod support;
 
-use serde_json::Value;
+use support::station;
 use testbed::Service;
-
-fn station(args: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_station"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let value: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), value)
-}
 
 #[test]
 fn doctor_reports_every_device_of_the_test_bed() {
@@ -42,7 +27,6 @@ fn doctor_reports_every_device_of_the_test_bed() {
 
     let (code, report) = station(&[
         "doctor",
-        "--json",
         "--data-dir",
         data_dir.to_str().unwrap(),
         "--platform",
@@ -103,7 +87,6 @@ fn doctor_reports_tampered_models_and_offline_platform_without_failing() {
 
     let (code, report) = station(&[
         "doctor",
-        "--json",
         "--data-dir",
         data.path().join("d").to_str().unwrap(),
         "--models-dir",
@@ -138,7 +121,7 @@ fn doctor_reports_tampered_models_and_offline_platform_without_failing() {
 
 #[test]
 fn invalid_options_give_a_json_error() {
-    let (code, value) = station(&["doctor", "--json", "--no-such-flag"]);
+    let (code, value) = station(&["doctor", "--no-such-flag"]);
     assert_eq!(code, 2);
     assert_eq!(value["error"]["code"], "INVALID_ARGUMENT");
     assert!(
@@ -154,12 +137,7 @@ fn an_unwritable_data_dir_is_reported() {
     let data = tempfile::tempdir().unwrap();
     let file = data.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
-    let (code, report) = station(&[
-        "doctor",
-        "--json",
-        "--data-dir",
-        file.join("sub").to_str().unwrap(),
-    ]);
+    let (code, report) = station(&["doctor", "--data-dir", file.join("sub").to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(report["database"]["status"], "error");
     assert_eq!(

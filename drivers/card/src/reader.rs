@@ -93,6 +93,22 @@ impl Readers {
 
     /// Waits up to `timeout` until a card is present in `reader`.
     pub fn wait_for_card(&self, reader: &str, timeout: Duration) -> Result<bool, ReaderError> {
+        self.wait_until(reader, true, timeout)
+    }
+
+    /// Waits up to `timeout` until `reader` holds no card. After a failed
+    /// exchange this tells a pulled card from a broken chip: the service
+    /// may take a moment to notice the removal.
+    pub fn wait_for_removal(&self, reader: &str, timeout: Duration) -> Result<bool, ReaderError> {
+        self.wait_until(reader, false, timeout)
+    }
+
+    fn wait_until(
+        &self,
+        reader: &str,
+        present: bool,
+        timeout: Duration,
+    ) -> Result<bool, ReaderError> {
         let name = c_name(reader)?;
         let mut states = [pcsc::ReaderState::new(
             name.as_c_str(),
@@ -111,7 +127,7 @@ impl Readers {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if states[0].event_state().contains(pcsc::State::PRESENT) {
+            if states[0].event_state().contains(pcsc::State::PRESENT) == present {
                 return Ok(true);
             }
             states[0].sync_current_state();

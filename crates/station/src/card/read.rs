@@ -155,10 +155,11 @@ fn chip_failure(e: emrtd::Error, stage: Stage, card_gone: impl Fn() -> bool) -> 
     Failure::new(code, e)
 }
 
+/// Whether the card left the reader. pcscd notices a pull on its next poll
+/// of the slot, so a failed exchange waits briefly for the news.
 fn card_gone(readers: &Readers, name: &str) -> bool {
     readers
-        .list()
-        .map(|list| !list.iter().any(|r| r.name == name && r.card_present))
+        .wait_for_removal(name, Duration::from_millis(1500))
         .unwrap_or(true)
 }
 

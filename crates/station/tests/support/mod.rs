@@ -1,4 +1,4 @@
-//! Shared by the `card_*` tests: runs the `station` binary, makes
+//! Shared by the `station` tests: runs the `station` binary, makes
 //! specimens, and keeps a simulator child process in the first vpcd reader
 //! for the length of a test.
 
