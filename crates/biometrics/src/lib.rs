@@ -8,6 +8,8 @@
 
 pub mod face;
 pub mod models;
+mod session;
+pub mod voice;
 
 pub use face::{
     AnalyzerConfig, Embedding, Face, FaceAnalyzer, FaceCheck, FaceError, Frame, FrameAnalysis,
@@ -15,3 +17,8 @@ pub use face::{
     QualityIssue,
 };
 pub use models::{ModelCatalog, ModelEntry, ModelError, ModelStatus};
+pub use session::InferenceError;
+pub use voice::{
+    DigitChallenge, SpeakerEmbedding, VoiceAnalyzer, VoiceCheck, VoiceConfig, VoiceError,
+    VoiceIssue, VoiceMeasures,
+};

@@ -137,6 +137,42 @@ pub fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// Writes `text` spoken by espeak-ng's `voice` (e.g. `en`, `en+f3`,
+/// `cmn`) to the WAV file `out`: real speech for the voice tests.
+pub fn speak(voice: &str, text: &str, out: &Path) -> std::io::Result<()> {
+    run(std::process::Command::new("espeak-ng")
+        .args(["-v", voice, "-w"])
+        .arg(out)
+        .arg(text))
+}
+
+/// Plays a WAV file into the virtual microphone's sink and waits until it
+/// has been played; whatever records from `virtmic` meanwhile hears it.
+pub fn play_into_microphone(wav: &Path) -> std::io::Result<()> {
+    run(std::process::Command::new("paplay")
+        .arg("--device=virtmic_sink")
+        .arg(wav))
+}
+
+fn run(command: &mut std::process::Command) -> std::io::Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command.output().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("{program} cannot run ({e}); scripts/setup.sh installs it"),
+        )
+    })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{program} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

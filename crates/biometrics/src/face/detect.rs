@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FaceError;
 use super::frame::{Affine, BBox, Border, Frame, PixelFormat, Planar, Point, Region};
-use super::session::{Output, Session};
+use crate::session::{Output, Session};
 
 /// A detected face in frame pixel coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

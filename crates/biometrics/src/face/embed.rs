@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::FaceError;
 use super::detect::Face;
 use super::frame::{Affine, Border, ChannelOrder, Frame, PixelFormat, Planar, Point};
-use super::session::Session;
+use crate::session::Session;
 
 /// Aligned face side the embedding model takes.
 const ALIGNED_SIDE: usize = 112;

@@ -12,7 +12,7 @@ use super::FaceError;
 use super::analyzer::FrameAnalysis;
 use super::detect::Face;
 use super::frame::{Affine, BBox, Border, Frame, PixelFormat, Planar};
-use super::session::Session;
+use crate::session::Session;
 
 /// MiniFASNet input side.
 const INPUT_SIDE: usize = 80;

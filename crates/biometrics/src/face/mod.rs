@@ -8,10 +8,9 @@
 mod analyzer;
 mod detect;
 mod embed;
-mod frame;
+pub(crate) mod frame;
 mod liveness;
 mod quality;
-mod session;
 
 use thiserror::Error;
 
@@ -29,6 +28,7 @@ pub use quality::{
 };
 
 use crate::models::ModelError;
+use crate::session::InferenceError;
 
 /// Why face analysis could not give an answer (as opposed to answers
 /// such as "no face" in a frame, which are results).
@@ -46,11 +46,8 @@ pub enum FaceError {
     InvalidConfig(String),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("model {model} failed: {message}")]
-    Inference {
-        model: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
     #[error("model {model} gave an unusable output: {detail}")]
     UnexpectedOutput { model: &'static str, detail: String },
     /// Only a reference portrait makes these errors: in a live frame, no
