@@ -36,10 +36,13 @@ pub enum Code {
     VirtualReaderUnavailable,
     PortraitUnreadable,
     OutputUnwritable,
+    MicrophoneBusy,
+    MicrophoneLost,
+    RecordingUnreadable,
 }
 
 impl Code {
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 28] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -65,6 +68,9 @@ impl Code {
         Code::VirtualReaderUnavailable,
         Code::PortraitUnreadable,
         Code::OutputUnwritable,
+        Code::MicrophoneBusy,
+        Code::MicrophoneLost,
+        Code::RecordingUnreadable,
     ];
 
     /// The stable code, e.g. `NO_READER`.

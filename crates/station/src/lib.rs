@@ -10,6 +10,7 @@ pub mod card;
 pub mod doctor;
 pub mod failure;
 pub mod paths;
+pub mod voice;
 
 pub use doctor::{DoctorOptions, DoctorReport};
 pub use failure::{Code, Failure};

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: station::card::CardCommand,
     },
+    /// Voice samples: record or load one and check it.
+    Voice {
+        #[command(subcommand)]
+        command: station::voice::VoiceCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +103,12 @@ async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
             // The simulator printed its one object when the card went in.
             station::card::Outcome::AlreadyPrinted => std::process::exit(0),
         },
+        Command::Voice { command } => {
+            // Recording and inference block: off the async threads.
+            tokio::task::spawn_blocking(move || station::voice::run(command, &paths))
+                .await
+                .map_err(|e| Failure::new(Code::Internal, format!("voice task failed: {e}")))?
+        }
     }
 }
 
