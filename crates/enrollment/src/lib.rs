@@ -3,9 +3,12 @@
 //!
 //! The workflow is an explicit state machine ([`EnrollmentState`]): every
 //! move goes through [`EnrollmentState::advance`], which refuses the illegal
-//! ones, so no caller can skip the supervisor or seal twice. This crate holds
-//! no I/O: devices, storage and upload happen elsewhere.
+//! ones, so no caller can skip the supervisor or seal twice. The approved
+//! enrollment leaves the station as a [`packet::SealedPacket`]. This crate
+//! holds no I/O: devices, storage and upload happen elsewhere.
 #![forbid(unsafe_code)]
+
+pub mod packet;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
