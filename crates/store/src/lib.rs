@@ -5,34 +5,96 @@
 //! updated in the field upgrades its file on first start. This crate knows
 //! rows and transactions, not devices or the network; biometrics only ever
 //! reach it sealed.
+//!
+//! - [`users`]: staff accounts, roles, password hashing, lock-out, sessions.
+//! - [`enrollments`]: the workflow's persisted state and the role rules.
+//! - [`outbox`]: sealed packets waiting for, and coming back from, upload.
+//! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`retention`]: purging payloads and the rules that freeze intake.
+//!
+//! Every change that matters is written in one `BEGIN IMMEDIATE`
+//! transaction together with its audit entry, so the log and the data
+//! never disagree. Time comes from an injected [`Clock`].
 #![forbid(unsafe_code)]
+
+/// An enum stored as fixed snake_case text, with a checked parse for values
+/// read back from the (untrusted) file.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            pub(crate) fn from_column(
+                column: &'static str,
+                text: &str,
+            ) -> Result<Self, $crate::StoreError> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err($crate::StoreError::corrupt(column, "unknown value")),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod enrollments;
+mod error;
+pub mod ids;
+pub mod outbox;
+pub mod retention;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
-use thiserror::Error;
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+pub use audit::{Actor, AuditAction, AuditEntry, AuditHead, AuditProblem, AuditVerification};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use config::{
+    FreezePolicy, LockoutPolicy, PasswordHashing, RetentionPolicy, SessionPolicy, StoreConfig,
+};
+pub use enrollments::{ClerkStep, Enrollment};
+pub use error::StoreError;
+pub use ids::{EnrollmentId, PacketId, SessionId, UserId};
+pub use outbox::{DuePacket, OutboxCounts, OutboxEntry, OutboxState, OutgoingPacket};
+pub use retention::FreezeReason;
+pub use users::{Role, Session, User};
 
 /// The database file name inside a station's data directory.
 pub const DATABASE_FILE: &str = "station.sqlite3";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot upgrade the database {path}: {source}")]
-    Migrate {
-        path: PathBuf,
-        source: sqlx::migrate::MigrateError,
-    },
-    #[error("database error: {0}")]
-    Sql(#[from] sqlx::Error),
-}
 
 /// What `station doctor` reports about the database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,16 +106,30 @@ pub struct StoreHealth {
     pub integrity: String,
 }
 
-/// The open database.
+/// The open database. Clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    config: Arc<StoreConfig>,
+    clock: Arc<dyn Clock>,
+    /// A hash to verify against when the user name is unknown, so that
+    /// case takes as long as a wrong password. Made on first need.
+    decoy_hash: Arc<OnceLock<String>>,
 }
 
 impl Store {
-    /// Opens `path`, creating it if missing, and applies pending migrations.
+    /// Opens `path` with the default rules and the system clock.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, StoreConfig::default(), Arc::new(SystemClock)).await
+    }
+
+    /// Opens `path`, creating it if missing, and applies pending migrations.
+    pub async fn open_with(
+        path: &Path,
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -66,6 +142,9 @@ impl Store {
             // FULL: a power cut must never lose a sealed packet.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted content (purged packets) is overwritten, not left in
+            // free pages.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -82,6 +161,9 @@ impl Store {
         Ok(Self {
             pool,
             path: path.to_owned(),
+            config: Arc::new(config),
+            clock,
+            decoy_hash: Arc::new(OnceLock::new()),
         })
     }
 
@@ -89,6 +171,24 @@ impl Store {
         &self.path
     }
 
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The store's clock's time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// A write transaction that holds SQLite's write lock from its start.
+    /// Reading the audit head and appending to it then cannot interleave
+    /// with another writer, and no read lock ever needs upgrading.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Runtime queries here: PRAGMAs and sqlx's own table are not part of
+    /// the schema the query macros are checked against.
     pub async fn health(&self) -> Result<StoreHealth, StoreError> {
         let journal_mode: String = sqlx::query("PRAGMA journal_mode")
             .fetch_one(&self.pool)
@@ -112,24 +212,46 @@ impl Store {
     }
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query("SELECT value FROM settings WHERE key = ?1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?)
+        Ok(
+            sqlx::query_scalar!("SELECT value FROM settings WHERE key = ?1", key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
-    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Sets a station setting and records who did it. The audit entry names
+    /// the key only: a value may be a secret. A user must be an
+    /// administrator.
+    pub async fn set_setting(
+        &self,
+        actor: Actor,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Actor::User(id) = actor {
+            users::require_role(&mut tx, id, "change settings", Role::can_administer).await?;
+        }
+        let now = self.now();
+        sqlx::query!(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) \
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, \
              updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            key,
+            value,
         )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            AuditAction::SettingsChanged,
+            Some(key),
+            "",
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -149,14 +271,14 @@ mod tests {
         let store = Store::open(&path).await.unwrap();
         let health = store.health().await.unwrap();
         assert_eq!(health.journal_mode, "wal");
-        assert_eq!(health.schema_version, 1);
+        assert_eq!(health.schema_version, 2);
         assert_eq!(health.integrity, "ok");
         store
-            .set_setting("platform_url", "https://hub.example")
+            .set_setting(Actor::System, "platform_url", "https://hub.example")
             .await
             .unwrap();
         store
-            .set_setting("platform_url", "https://hub2.example")
+            .set_setting(Actor::System, "platform_url", "https://hub2.example")
             .await
             .unwrap();
         store.close().await;
@@ -167,7 +289,7 @@ mod tests {
             Some("https://hub2.example")
         );
         assert_eq!(store.setting("absent").await.unwrap(), None);
-        assert_eq!(store.health().await.unwrap().schema_version, 1);
+        assert_eq!(store.health().await.unwrap().schema_version, 2);
     }
 
     #[tokio::test]
