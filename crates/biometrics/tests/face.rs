@@ -486,3 +486,49 @@ fn quality_flags_blur_and_darkness() {
         assert_eq!(analysis.quality.issue, Some(QualityIssue::NoFace));
     }
 }
+
+#[test]
+fn a_jpeg_2000_chip_portrait_decodes_and_matches() {
+    let bytes = std::fs::read(faces_dir().join("obama-portrait.jp2")).unwrap();
+    let portrait = Frame::decode(&bytes).unwrap();
+    assert_eq!((portrait.width(), portrait.height()), (240, 300));
+    let analyzer = analyzer();
+    let reference = analyzer.reference(&portrait).unwrap();
+    let live = analyzer.reference(&frame("obama2")).unwrap();
+    let other = analyzer.reference(&frame("biden")).unwrap();
+    let same = analyzer.compare(&live.embedding, &reference.embedding);
+    let different = analyzer.compare(&other.embedding, &reference.embedding);
+    assert!(same.matched && same.score > 0.45, "{same:?}");
+    assert!(!different.matched, "{different:?}");
+    // The small JPEG 2000 copy embeds close to the PNG it was made from.
+    let original = analyzer.reference(&frame("obama")).unwrap();
+    let copy = analyzer.compare(&original.embedding, &reference.embedding);
+    assert!(copy.score > 0.8, "{copy:?}");
+}
+
+#[test]
+fn broken_and_oversized_jpeg_2000_are_decode_errors() {
+    let bytes = std::fs::read(faces_dir().join("obama-portrait.jp2")).unwrap();
+    // Cut inside the headers: an error. Cut inside the code blocks: JPEG
+    // 2000 is progressive, so a coarser image or an error, never a panic.
+    for cut in [12, 40] {
+        assert!(
+            matches!(Frame::decode(&bytes[..cut]), Err(FaceError::Decode(_))),
+            "cut at {cut}"
+        );
+    }
+    for cut in (0..bytes.len()).step_by(211) {
+        let _ = Frame::decode(&bytes[..cut]);
+    }
+    // A bare codestream whose SIZ claims 65535 x 65535 pixels: refused, not
+    // allocated.
+    let mut huge = vec![0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x2F, 0x00, 0x00];
+    huge.extend_from_slice(&[0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xFF]);
+    huge.extend_from_slice(&[0u8; 8]);
+    huge.extend_from_slice(&[0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xFF]);
+    huge.extend_from_slice(&[0u8; 8]);
+    huge.extend_from_slice(&[
+        0x00, 0x03, 0x07, 0x01, 0x01, 0x07, 0x01, 0x01, 0x07, 0x01, 0x01,
+    ]);
+    assert!(matches!(Frame::decode(&huge), Err(FaceError::Decode(_))));
+}

@@ -23,6 +23,15 @@ impl std::fmt::Debug for Frame {
     }
 }
 
+/// The largest image decoded: far above any camera or chip portrait.
+const MAX_DECODED_PIXELS: u64 = 8192 * 8192;
+
+/// A JP2 signature box or a raw codestream's SOC + SIZ markers.
+fn is_jpeg2000(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x00\x00\x00\x0C\x6A\x50\x20\x20")
+        || bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+}
+
 impl Frame {
     /// Wraps packed RGB bytes; the length must be `width * height * 3`.
     pub fn new(width: u32, height: u32, rgb: Vec<u8>) -> Result<Self, FaceError> {
@@ -39,9 +48,22 @@ impl Frame {
         Ok(Self { width, height, rgb })
     }
 
-    /// Decodes an encoded image (PNG or JPEG) held in memory.
+    /// Decodes an encoded image held in memory: PNG, JPEG, or JPEG 2000
+    /// (a JP2 file or a bare codestream, as chip portraits often are).
     pub fn decode(bytes: &[u8]) -> Result<Self, FaceError> {
-        let image = image::load_from_memory(bytes).map_err(|e| FaceError::Decode(e.to_string()))?;
+        let fail = |e: &dyn std::fmt::Display| FaceError::Decode(e.to_string());
+        let image = if is_jpeg2000(bytes) {
+            let jp2 = hayro_jpeg2000::Image::new(bytes, &hayro_jpeg2000::DecodeSettings::default())
+                .map_err(|e| fail(&e))?;
+            // Checked before decoding: the header alone may claim any size.
+            let (w, h) = (jp2.width(), jp2.height());
+            if u64::from(w) * u64::from(h) > MAX_DECODED_PIXELS {
+                return Err(fail(&format!("a {w}x{h} image is too large")));
+            }
+            image::DynamicImage::from_decoder(jp2).map_err(|e| fail(&e))?
+        } else {
+            image::load_from_memory(bytes).map_err(|e| fail(&e))?
+        };
         Self::try_from(image.into_rgb8())
     }
 
