@@ -1,7 +1,10 @@
-//! Capture latency through the real audio stack: from opening the default
-//! input to its first level event (the first 1/20 s of audio), median of
-//! 20 runs. Needs the test bed's PulseAudio (`scripts/testbed.sh start`);
-//! run with `cargo bench -p microphone --bench capture`.
+//! Capture latency through the real audio stack, median of 10 runs: the
+//! time to open the default input, and from the open stream to its first
+//! level event (the first 1/20 s of audio). Runs are 2.5 s apart: cpal's
+//! PulseAudio backend takes about two seconds to let go of a closed stream,
+//! and an open in that time waits for it. Needs the test bed's PulseAudio
+//! (`scripts/testbed.sh start pulse`); run with
+//! `cargo bench --workspace --profile dev --bench capture`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on any setup failure
 
@@ -16,10 +19,12 @@ fn main() {
     );
     let mut open_times = Vec::new();
     let mut first_level = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(2_500));
         let started = Instant::now();
         let mut mic = Microphone::open(None).unwrap();
-        open_times.push(started.elapsed());
+        let opened = Instant::now();
+        open_times.push(opened - started);
         let mut meter = LevelMeter::new(mic.format().sample_rate);
         loop {
             let chunk = mic.next_chunk().unwrap().unwrap();
@@ -27,7 +32,7 @@ fn main() {
                 break;
             }
         }
-        first_level.push(started.elapsed());
+        first_level.push(opened.elapsed());
     }
     let median = |mut v: Vec<Duration>| {
         v.sort();
@@ -38,7 +43,7 @@ fn main() {
         median(open_times)
     );
     println!(
-        "open to first level event: median {:.1} ms",
+        "open stream to first level event: median {:.1} ms",
         median(first_level)
     );
 }

@@ -18,6 +18,9 @@ const QUEUE_CHUNKS: usize = 200;
 /// A device that has delivered nothing for this long is gone.
 const STALL: Duration = Duration::from_secs(3);
 
+/// How long opening a stream may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
 enum Message {
     Samples(Vec<f32>),
     Failed(String),
@@ -65,7 +68,15 @@ impl Microphone {
             .map(|d| d.name().to_owned())
             .unwrap_or_else(|_| "input".to_owned());
         let supported = choose_config(&device).map_err(|e| open_error(&name, &e))?;
-        let config = supported.config();
+        let mut config = supported.config();
+        // Small fragments: left to the server, PulseAudio delivers captured
+        // audio in chunks of about two seconds, and the level meter stalls.
+        let frames = config.sample_rate / 50;
+        if let cpal::SupportedBufferSize::Range { min, max } = *supported.buffer_size()
+            && (min..=max).contains(&frames)
+        {
+            config.buffer_size = cpal::BufferSize::Fixed(frames);
+        }
         let format = AudioFormat {
             sample_rate: config.sample_rate,
             source_channels: config.channels,
@@ -181,7 +192,8 @@ where
                     let _ = errors.try_send(Message::Failed(err.to_string()));
                 }
             },
-            None,
+            // A hung audio server fails the open instead of blocking it.
+            Some(OPEN_TIMEOUT),
         )
         .map_err(|e| open_error("input", &e))
 }
