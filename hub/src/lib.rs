@@ -5,6 +5,10 @@
 //! two sides cannot drift apart.
 #![forbid(unsafe_code)]
 
+pub mod db;
+
+pub use db::{DbError, HubDb, PacketRow};
+
 use axum::{Json, Router, routing::get};
 use uplink::wire;
 
