@@ -12,7 +12,8 @@ async fn station_client_reads_the_hub_health() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hub::serve(listener, async {
+    let hub = hub::Hub::open(hub::HubConfig::in_memory()).await.unwrap();
+    let server = tokio::spawn(hub::serve(listener, hub, async {
         let _ = stopped.await;
     }));
 

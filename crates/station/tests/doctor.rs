@@ -22,7 +22,10 @@ fn doctor_reports_every_device_of_the_test_bed() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    rt.spawn(hub::serve(listener, std::future::pending()));
+    let hub = rt
+        .block_on(hub::Hub::open(hub::HubConfig::in_memory()))
+        .unwrap();
+    rt.spawn(hub::serve(listener, hub, std::future::pending()));
     let url = format!("http://{addr}");
 
     let (code, report) = station(&[
