@@ -1,0 +1,262 @@
+//! A real hub on loopback, a station that registers with it, and sealed
+//! packets made from the shipped demo document and test faces.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chacha20::ChaCha20Rng;
+use enrollment::packet::rand_core::SeedableRng as _;
+use enrollment::packet::{
+    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, Liveness, ModelVersion,
+    PacketHeader, PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff,
+    StationId, StationKeys, VoiceAnalysis, VoiceCapture, VoiceSample,
+};
+use hub::{Hub, HubConfig};
+use uplink::wire;
+use uuid::Uuid;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn demo_document() -> PathBuf {
+    repo().join("testdata/documents/demo")
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A hub serving on 127.0.0.1, port chosen by the system.
+pub struct Running {
+    pub hub: Hub,
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    pub async fn start(config: HubConfig) -> Self {
+        let hub = Hub::open(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(hub::serve(listener, hub.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            hub,
+            base,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops serving and closes the database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.hub.db().close().await;
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap()
+}
+
+/// A station's keys and what registration gave it.
+pub struct Station {
+    pub keys: StationKeys,
+    pub registration: wire::StationRegistration,
+}
+
+impl Station {
+    pub fn id(&self) -> StationId {
+        StationId::new(self.registration.station_id.clone()).unwrap()
+    }
+
+    pub fn platform_key(&self) -> PlatformPublicKey {
+        PlatformPublicKey::from_bytes(&self.registration.hub_hpke_public_key).unwrap()
+    }
+}
+
+pub fn rng(seed: u8) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([seed; 32])
+}
+
+/// `POST /v1/stations` with `token`; the raw response.
+pub async fn register_raw(hub: &Running, token: &str, keys: &StationKeys) -> reqwest::Response {
+    client()
+        .post(hub.url("/v1/stations"))
+        .json(&wire::RegisterStation {
+            token: token.into(),
+            station_public_key: keys.verifying_key().to_bytes(),
+            tls_client_cert_sha256: None,
+        })
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A new station, registered with a fresh token.
+pub async fn register(hub: &Running, seed: u8) -> Station {
+    let token = hub
+        .hub
+        .create_token(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let keys = StationKeys::generate(&mut rng(seed));
+    let response = register_raw(hub, &token, &keys).await;
+    assert_eq!(response.status(), 201);
+    Station {
+        keys,
+        registration: response.json().await.unwrap(),
+    }
+}
+
+/// A test face as a camera-sized JPEG, as a station sends its best frame.
+pub fn face_jpeg(name: &str) -> Vec<u8> {
+    let image = image::open(repo().join("testdata/faces").join(name)).unwrap();
+    let image = if image.width() > 800 {
+        image.resize(800, 800, image::imageops::FilterType::Triangle)
+    } else {
+        image
+    };
+    let mut out = Cursor::new(Vec::new());
+    image
+        .into_rgb8()
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+fn outcome(verdict: &str) -> CheckOutcome {
+    CheckOutcome {
+        verdict: verdict.into(),
+        reason: None,
+    }
+}
+
+/// What a station would seal after enrolling the demo document's holder,
+/// with `live_jpeg` as the best live frame.
+pub fn demo_payload(station_id: StationId, live_jpeg: Vec<u8>) -> PacketPayload {
+    let doc = demo_document();
+    let read = |name: &str| std::fs::read(doc.join(name)).unwrap();
+    let now = now_ms();
+    PacketPayload {
+        station_id,
+        software_version: "0.1.0".into(),
+        models: vec![ModelVersion {
+            role: "face_embedding".into(),
+            version: "test".into(),
+            sha256: "00".repeat(32),
+        }],
+        chip: ChipFiles {
+            dg1: read("DG1"),
+            dg2: read("DG2"),
+            dg11: Some(read("DG11")),
+            dg14: Some(read("DG14")),
+            dg15: Some(read("DG15")),
+            sod: read("SOD"),
+        },
+        chip_verification: ChipVerification {
+            passive: outcome("valid"),
+            active: outcome("valid"),
+            chip: outcome("valid"),
+        },
+        face: FaceCapture {
+            best_frame_jpeg: live_jpeg,
+            liveness: Liveness {
+                verdict: "live".into(),
+                score: 0.97,
+            },
+            quality: QualitySummary {
+                passed: true,
+                issues: vec![],
+                face_count: 1,
+            },
+            face_match: FaceMatch {
+                score: 0.6,
+                threshold: 0.35,
+                decision: "match".into(),
+            },
+        },
+        voice: VoiceCapture {
+            sample: VoiceSample {
+                sample_rate_hz: 16_000,
+                samples: (0..16_000).map(|i| ((i % 64) * 100) as i16).collect(),
+            },
+            challenge_digits: "482913".into(),
+            analysis: VoiceAnalysis {
+                speech_seconds: 0.9,
+                level_dbfs: -20.0,
+                clipping_ratio: 0.0,
+                snr_db: 30.0,
+                issues: vec![],
+            },
+            speaker_embedding: vec![0.0625; 256],
+        },
+        clerk: Signoff {
+            user_id: "clerk-1".into(),
+            at_unix_ms: now - 60_000,
+        },
+        supervisor: Signoff {
+            user_id: "supervisor-1".into(),
+            at_unix_ms: now - 30_000,
+        },
+    }
+}
+
+/// Seals `payload` under a new packet id as `station`, to `platform`.
+pub fn seal(
+    payload: &PacketPayload,
+    packet_id: Uuid,
+    station: &Station,
+    platform: &PlatformPublicKey,
+    seed: u8,
+) -> Vec<u8> {
+    let header = PacketHeader {
+        packet_id,
+        station_id: payload.station_id.clone(),
+        created_at_unix_ms: now_ms(),
+    };
+    SealedPacket::seal(payload, header, platform, &station.keys, &mut rng(seed))
+        .unwrap()
+        .to_bytes()
+}
+
+/// `PUT /v1/packets/{id}` with `bytes`.
+pub async fn put(hub: &Running, id: &str, bytes: Vec<u8>) -> reqwest::Response {
+    client()
+        .put(hub.url(&format!("/v1/packets/{id}")))
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The error code of a refusal, after checking its status.
+pub async fn error_code(response: reqwest::Response, status: u16) -> wire::ErrorCode {
+    assert_eq!(response.status(), status);
+    let body: wire::ErrorBody = response.json().await.unwrap();
+    assert!(!body.error.message.is_empty());
+    body.error.code
+}
