@@ -22,12 +22,20 @@ async fn station_client_reads_the_hub_health() {
     assert_eq!(health.status, "ok");
     assert_eq!(health.protocol, wire::PROTOCOL_VERSION);
 
-    // A path the platform does not serve is an HTTP status, not garbage.
+    // A path the platform does not serve is a refusal, not garbage.
     let other = Platform::new(&format!("http://{addr}/nowhere"), Duration::from_secs(5)).unwrap();
-    assert!(matches!(
-        other.health().await.unwrap_err(),
-        UplinkError::Status { status: 404, .. }
-    ));
+    let err = other.health().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UplinkError::Refused {
+                status: 404,
+                code: wire::ErrorCode::NotFound,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
