@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use ed25519_dalek::Signer as _;
 use enrollment::packet::{MAX_CIPHERTEXT_LEN, SealedPacket, StationId, StationVerifyingKey};
 use sha2::{Digest as _, Sha256};
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::db::{NewPacket, PacketRow, StationRow, TokenProblem};
 use crate::reverify::{self, Decision};
+use crate::tls::ClientIdentity;
 use crate::{Hub, HubError, now_unix_ms, packet_status};
 
 /// The largest packet body: the largest ciphertext the format allows plus
@@ -201,6 +202,7 @@ fn receipt_response(receipt: Vec<u8>) -> Response {
 async fn put_packet(
     State(hub): State<Hub>,
     Path(id): Path<String>,
+    identity: Option<Extension<ClientIdentity>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -251,6 +253,18 @@ async fn put_packet(
                 "the packet's station is not registered here",
             )
         })?;
+    // Over TLS the connection must be the station's own: its registered
+    // client certificate. Plain HTTP (tests, a trusted network) has none.
+    if let Some(Extension(identity)) = identity
+        && (station.tls_cert_sha256.is_none() || identity.cert_sha256 != station.tls_cert_sha256)
+    {
+        tracing::warn!(station_id = %station.station_id, "client certificate is not the station's");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::ClientCertificate,
+            "the client certificate is missing or not the one this station registered",
+        ));
+    }
     let key =
         StationVerifyingKey::from_bytes(&station.public_key).map_err(|e| ApiError::internal(&e))?;
     // Before anything else is looked at: unauthenticated bytes never reach

@@ -15,6 +15,7 @@
 mod api;
 pub mod db;
 pub mod reverify;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -250,6 +251,18 @@ pub fn packet_status(row: &PacketRow) -> Result<wire::PacketStatus, HubError> {
         reverification,
         receipt,
     })
+}
+
+/// Serves the platform over HTTPS with optional client certificates (see
+/// [`tls`]) on `listener` until `shutdown` resolves. Packets then need the
+/// client certificate their station registered.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    hub: Hub,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tls::serve_tls(listener, config, router(hub), shutdown).await
 }
 
 /// Serves the platform on `listener` until `shutdown` resolves.

@@ -35,6 +35,13 @@ enum Command {
         /// Face model catalogue directory (default: the bundled models).
         #[arg(long)]
         models: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM); stations then
+        /// upload with the client certificate they registered.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM, PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Onboarding tokens for new stations.
     Token {
@@ -87,7 +94,12 @@ async fn main() -> anyhow::Result<()> {
             db,
             trust_store,
             models,
-        } => serve(listen, db, trust_store, models).await,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = tls_cert.zip(tls_key);
+            serve(listen, db, trust_store, models, tls).await
+        }
         Command::Token {
             command: TokenCommand::Create { db, ttl_hours },
         } => {
@@ -140,6 +152,7 @@ async fn serve(
     db: String,
     trust_store: Option<PathBuf>,
     models: Option<PathBuf>,
+    tls: Option<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<()> {
     let hub = Hub::open(HubConfig {
         db_url: db,
@@ -148,20 +161,28 @@ async fn serve(
     })
     .await
     .context("cannot start the hub")?;
+    let tls = tls
+        .map(|(cert, key)| hub::tls::server_config(&cert, &key))
+        .transpose()
+        .context("cannot set up TLS")?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // The bound address on stdout lets scripts start the hub on port 0.
-    println!("listening on http://{addr}");
-    tracing::info!(%addr, "hub serving");
+    println!("listening on {scheme}://{addr}");
+    tracing::info!(%addr, scheme, "hub serving");
     {
         let hub = hub.clone();
         tokio::spawn(async move { hub.preload_face_models().await });
     }
-    hub::serve(listener, hub, async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    };
+    match tls {
+        Some(config) => hub::serve_tls(listener, hub, config, shutdown).await,
+        None => hub::serve(listener, hub, shutdown).await,
+    }
     .context("the server failed")
 }

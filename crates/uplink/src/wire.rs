@@ -275,6 +275,9 @@ pub enum ErrorCode {
     TokenUsed,
     /// The packet's station is not registered here.
     UnknownStation,
+    /// Over mutual TLS: the client certificate is missing or is not the
+    /// one the packet's station registered.
+    ClientCertificate,
     /// The packet's signature does not verify with its station's key.
     BadSignature,
     /// The body is not a well-formed sealed packet.
@@ -299,6 +302,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::TokenUsed => "token_used",
             Self::UnknownStation => "unknown_station",
+            Self::ClientCertificate => "client_certificate",
             Self::BadSignature => "bad_signature",
             Self::MalformedPacket => "malformed_packet",
             Self::IdMismatch => "id_mismatch",
@@ -498,6 +502,7 @@ mod tests {
             ErrorCode::InvalidToken,
             ErrorCode::TokenUsed,
             ErrorCode::UnknownStation,
+            ErrorCode::ClientCertificate,
             ErrorCode::MalformedPacket,
             ErrorCode::IdMismatch,
             ErrorCode::Conflict,
