@@ -41,6 +41,7 @@ pub fn reverify(
         passive: passive(payload, trust, now),
         face_match: face_match(payload, face),
         signoffs: signoffs(header, payload),
+        sealed_at: sealed_at(header, now),
         station_claims: claims(payload),
     };
     let reason = rejection(&reverification);
@@ -111,6 +112,15 @@ fn rejection(r: &Reverification) -> Option<String> {
                 .reason
                 .as_deref()
                 .unwrap_or("the sign-offs are out of order")
+        ));
+    }
+    if r.sealed_at.verdict != "valid" {
+        return Some(format!(
+            "sealed_in_future: {}",
+            r.sealed_at
+                .reason
+                .as_deref()
+                .unwrap_or("the packet is dated in the future")
         ));
     }
     None
@@ -219,6 +229,30 @@ fn signoffs(header: &PacketHeader, payload: &PacketPayload) -> CheckResult {
     }
     if payload.clerk.user_id == payload.supervisor.user_id {
         return check("invalid", "the clerk approved their own enrollment");
+    }
+    CheckResult {
+        verdict: "valid".into(),
+        reason: None,
+    }
+}
+
+/// How far ahead of the hub's clock a station's clock may run before its
+/// packets are refused: drift is expected on a counter offline for days,
+/// a packet from next week is not.
+const MAX_CLOCK_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
+
+fn sealed_at(header: &PacketHeader, now: SystemTime) -> CheckResult {
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if header.created_at_unix_ms > now_ms.saturating_add(MAX_CLOCK_AHEAD_MS) {
+        return check(
+            "invalid",
+            format!(
+                "the packet claims to be sealed {} hours after the hub's time",
+                (header.created_at_unix_ms - now_ms) / 3_600_000
+            ),
+        );
     }
     CheckResult {
         verdict: "valid".into(),

@@ -106,6 +106,7 @@ async fn a_sealed_packet_is_reverified_and_acknowledged_once() {
     let score = checks.face_match.score.unwrap();
     assert!(score >= checks.face_match.threshold.unwrap(), "{score}");
     assert_eq!(checks.signoffs.verdict, "valid");
+    assert_eq!(checks.sealed_at.verdict, "valid");
     assert_eq!(checks.station_claims.active, "valid");
 
     // Uploading again (a lost answer) gives the very same receipt.
@@ -265,6 +266,15 @@ async fn refusals_carry_a_status_and_a_stable_code() {
     let checks = status.reverification.unwrap();
     assert_eq!(checks.passive.verdict, "untrusted", "{:?}", checks.passive);
     assert_eq!(checks.face_match.verdict, "not_checked");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_it_is_read_whole() {
+    let hub = Running::start(HubConfig::in_memory()).await;
+    let id = Uuid::new_v4();
+    let response = put(&hub, &id.to_string(), vec![0; 65 * 1024 * 1024]).await;
+    assert_eq!(error_code(response, 413).await, ErrorCode::PayloadTooLarge);
     hub.stop().await;
 }
 

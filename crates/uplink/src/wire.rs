@@ -241,6 +241,9 @@ pub struct Reverification {
     /// Clerk before supervisor, both before the packet was sealed:
     /// `valid` or `invalid`.
     pub signoffs: CheckResult,
+    /// The header's sealing time against the hub's clock: `valid`, or
+    /// `invalid` when it lies more than a day in the future.
+    pub sealed_at: CheckResult,
     pub station_claims: StationClaims,
 }
 
