@@ -198,6 +198,25 @@ fn receipt_response(receipt: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Over TLS the connection must be the station's own: the client
+/// certificate it registered. Plain HTTP (tests, a trusted network) has none.
+fn require_station_certificate(
+    identity: Option<Extension<ClientIdentity>>,
+    station: &StationRow,
+) -> Result<(), ApiError> {
+    if let Some(Extension(identity)) = identity
+        && (station.tls_cert_sha256.is_none() || identity.cert_sha256 != station.tls_cert_sha256)
+    {
+        tracing::warn!(station_id = %station.station_id, "client certificate is not the station's");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::ClientCertificate,
+            "the client certificate is missing or not the one this station registered",
+        ));
+    }
+    Ok(())
+}
+
 /// `PUT /v1/packets/{id}`: receives one sealed packet.
 async fn put_packet(
     State(hub): State<Hub>,
@@ -253,18 +272,7 @@ async fn put_packet(
                 "the packet's station is not registered here",
             )
         })?;
-    // Over TLS the connection must be the station's own: its registered
-    // client certificate. Plain HTTP (tests, a trusted network) has none.
-    if let Some(Extension(identity)) = identity
-        && (station.tls_cert_sha256.is_none() || identity.cert_sha256 != station.tls_cert_sha256)
-    {
-        tracing::warn!(station_id = %station.station_id, "client certificate is not the station's");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::ClientCertificate,
-            "the client certificate is missing or not the one this station registered",
-        ));
-    }
+    require_station_certificate(identity, &station)?;
     let key =
         StationVerifyingKey::from_bytes(&station.public_key).map_err(|e| ApiError::internal(&e))?;
     // Before anything else is looked at: unauthenticated bytes never reach
@@ -364,9 +372,11 @@ async fn put_packet(
 }
 
 /// `GET /v1/packets/{id}`: the stored verdicts, never the packet's content.
+/// Over TLS, only the packet's own station may ask.
 async fn get_packet(
     State(hub): State<Hub>,
     Path(id): Path<String>,
+    identity: Option<Extension<ClientIdentity>>,
 ) -> Result<Json<wire::PacketStatus>, ApiError> {
     let packet_id = parse_packet_id(&id)?;
     let row = hub.db().packet(packet_id).await?.ok_or_else(|| {
@@ -376,5 +386,12 @@ async fn get_packet(
             "no packet with this id",
         )
     })?;
+    if identity.is_some() {
+        let station =
+            hub.db().station(&row.station_id).await?.ok_or_else(|| {
+                ApiError::internal(&"a stored packet's station is not registered")
+            })?;
+        require_station_certificate(identity, &station)?;
+    }
     Ok(Json(packet_status(&row)?))
 }

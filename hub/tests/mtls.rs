@@ -112,6 +112,16 @@ async fn over_mutual_tls_packets_need_the_registered_client_certificate() {
     receipt.verify(&registration.hub_receipt_key).unwrap();
     assert_eq!(receipt.status, PacketDisposition::Accepted);
 
+    // Only the station itself may read the packet's status.
+    let status = |client: &reqwest::Client| client.get(format!("{base}/v1/packets/{id}")).send();
+    let response = status(&with_cert).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = status(&other_cert).await.unwrap();
+    assert_eq!(
+        error_code(response, 403).await,
+        ErrorCode::ClientCertificate
+    );
+
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
