@@ -236,8 +236,16 @@ async fn put_packet(
             ApiError::bad_request(e.body_text())
         }
     })?;
+    // Parameters (`; charset=…`) and letter case do not change the type.
     if let Some(kind) = headers.get(header::CONTENT_TYPE)
-        && kind.as_bytes() != b"application/octet-stream"
+        && !kind
+            .as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .is_some_and(|t| {
+                t.trim_ascii()
+                    .eq_ignore_ascii_case(b"application/octet-stream")
+            })
     {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
