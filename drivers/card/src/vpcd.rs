@@ -153,7 +153,10 @@ impl VpcdBridge {
                         "reader closed the connection mid-message",
                     )));
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    acknowledge_now(&self.stream);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -172,6 +175,18 @@ impl VpcdBridge {
         Ok(true)
     }
 }
+
+/// vpcd in pcscd writes a message's length and its body separately, with
+/// Nagle's algorithm on: the body waits for our ACK of the length, which
+/// Linux delays by up to 40 ms. Quick-ACK mode (re-armed after every read,
+/// as the kernel leaves it on its own) takes that delay out of every APDU.
+#[cfg(target_os = "linux")]
+fn acknowledge_now(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn acknowledge_now(_stream: &TcpStream) {}
 
 #[cfg(test)]
 mod tests {
