@@ -494,6 +494,24 @@ impl Store {
         load_entry(&mut *self.pool.acquire().await?, packet).await
     }
 
+    /// Outbox entries without their bytes, newest first, at most `limit`:
+    /// what the queue screen and `station queue list` show.
+    pub async fn outbox_entries(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        let limit = i64::from(limit);
+        sqlx::query_as!(
+            EntryRow,
+            "SELECT packet_id, enrollment_id, station_id, state, attempts, last_error, \
+             next_attempt_at, queued_at, updated_at, acknowledged_at, receipt, purged_at \
+             FROM outbox ORDER BY queued_at DESC, packet_id LIMIT ?1",
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(EntryRow::into_entry)
+        .collect()
+    }
+
     /// The sealed bytes of `packet`, or `None` once purged.
     pub async fn sealed_packet(&self, packet: PacketId) -> Result<Option<Vec<u8>>, StoreError> {
         let id_text = packet.to_column();

@@ -315,3 +315,23 @@ async fn counts_per_state() {
         }
     );
 }
+
+#[tokio::test]
+async fn entries_are_listed_newest_first_within_the_limit() {
+    let s = station().await;
+    assert!(s.store.outbox_entries(10).await.unwrap().is_empty());
+    let (_, a) = s.queued().await;
+    s.clock.advance(Duration::from_secs(1));
+    let (_, b) = s.queued().await;
+    s.store.mark_uploading(b).await.unwrap();
+    s.store
+        .mark_upload_failed(b, "timeout", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let all = s.store.outbox_entries(10).await.unwrap();
+    let ids: Vec<_> = all.iter().map(|e| e.packet_id).collect();
+    assert_eq!(ids, vec![b, a]);
+    assert_eq!(all[0].attempts, 1);
+    assert_eq!(all[0].last_error.as_deref(), Some("timeout"));
+    assert_eq!(s.store.outbox_entries(1).await.unwrap().len(), 1);
+}
