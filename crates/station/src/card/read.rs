@@ -15,7 +15,7 @@ use card::reader::{PcscCard, ReaderError, Readers};
 use clap::Args;
 use emrtd::passive::TrustStore;
 use emrtd::portrait::{ImageFormat, Portrait};
-use emrtd::{AccessKey, Can, LdsFile, MrzKey, ReadOptions, Reader};
+use emrtd::{AccessKey, Can, ChipVerification, LdsFile, MrzKey, ReadOptions, Reader, Verification};
 use serde_json::{Value, json};
 
 use crate::failure::{Code, Failure};
@@ -52,10 +52,15 @@ pub struct ReadArgs {
 pub const TRUST_DIR: &str = "trust";
 
 fn access_key(args: &ReadArgs) -> Result<AccessKey, Failure> {
+    parse_access_key(args.mrz.as_deref(), args.can.as_deref())
+}
+
+/// The access key from `--mrz` (preferred) or `--can`.
+pub fn parse_access_key(mrz: Option<&str>, can: Option<&str>) -> Result<AccessKey, Failure> {
     let invalid = |what: &str, e: &dyn std::fmt::Display| {
         Failure::new(Code::InvalidArgument, format!("{what}: {e}"))
     };
-    match (&args.mrz, &args.can) {
+    match (mrz, can) {
         (Some(mrz), _) => mrz
             .parse::<MrzKey>()
             .map(AccessKey::Mrz)
@@ -68,11 +73,11 @@ fn access_key(args: &ReadArgs) -> Result<AccessKey, Failure> {
 }
 
 fn trust_store(
-    args: &ReadArgs,
+    explicit: Option<&Path>,
     paths: &StationPaths,
 ) -> Result<(TrustStore, Option<PathBuf>), Failure> {
-    let dir = match &args.trust_store {
-        Some(dir) => dir.clone(),
+    let dir = match explicit {
+        Some(dir) => dir.to_owned(),
         None => {
             let default = paths.data_dir.join(TRUST_DIR);
             if !default.is_dir() {
@@ -216,23 +221,70 @@ pub fn write_png(portrait: &Portrait, path: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::new(Code::OutputUnwritable, format!("{}: {e}", path.display())))
 }
 
-/// Reads and checks the document in `args.reader`.
-pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
-    let key = access_key(args)?;
-    let (trust, trust_dir) = trust_store(args, paths)?;
-    let wait = Duration::try_from_secs_f64(args.wait)
-        .map_err(|e| Failure::new(Code::InvalidArgument, format!("--wait: {e}")))?;
+/// What to read, and how: everything but the device comes from the caller.
+#[derive(Debug)]
+pub struct ChipRequest<'a> {
+    pub reader: &'a str,
+    pub key: AccessKey,
+    /// Trusted CSCAs; default: the data directory's `trust/` when it exists.
+    pub trust_store: Option<PathBuf>,
+    pub short_apdus: bool,
+    /// How long to wait for a document on the reader.
+    pub wait: Duration,
+}
+
+/// A document as read: the raw files and the verdicts on them. The files
+/// are personal data; `Debug` shows only their names and sizes.
+pub struct ChipRead {
+    pub files: BTreeMap<LdsFile, Vec<u8>>,
+    pub passive: Verification,
+    pub chip: ChipVerification,
+    pub access: &'static str,
+    pub trust_dir: Option<PathBuf>,
+    pub apdus: u64,
+    pub bytes_read: u64,
+    pub extended_length: bool,
+    pub millis: u64,
+}
+
+impl std::fmt::Debug for ChipRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sizes: Vec<(String, usize)> = self
+            .files
+            .iter()
+            .map(|(k, v)| (k.name(), v.len()))
+            .collect();
+        f.debug_struct("ChipRead")
+            .field("files", &sizes)
+            .field("passive", &self.passive.verdict)
+            .field("active", &self.chip.active.verdict)
+            .field("chip", &self.chip.chip.verdict)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChipRead {
+    /// The document's MRZ data (and national name) as JSON, for display.
+    pub fn document(&self) -> Result<Value, Failure> {
+        document(&self.files)
+    }
+}
+
+/// Opens the chip in `request.reader`, reads every file it lists and
+/// checks the document (Passive, Active and Chip Authentication). Blocks.
+pub fn read_chip(request: &ChipRequest<'_>, paths: &StationPaths) -> Result<ChipRead, Failure> {
+    let (trust, trust_dir) = trust_store(request.trust_store.as_deref(), paths)?;
     let readers = Readers::establish().map_err(reader_failure)?;
     let started = Instant::now();
-    let mut channel = connect(&readers, &args.reader, wait)?;
-    let options = if args.short_apdus {
+    let mut channel = connect(&readers, request.reader, request.wait)?;
+    let options = if request.short_apdus {
         ReadOptions::default()
     } else {
         ReadOptions::extended()
     };
     let mut rng = emrtd::rand_core::OsRng;
-    let gone = || card_gone(&readers, &args.reader);
-    let mut reader = Reader::open(&mut channel, &key, options, &mut rng)
+    let gone = || card_gone(&readers, request.reader);
+    let mut reader = Reader::open(&mut channel, &request.key, options, &mut rng)
         .map_err(|e| chip_failure(e, Stage::Access, gone))?;
     let files = reader
         .read_document(&mut |p| {
@@ -249,7 +301,35 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     drop(reader);
     drop(channel);
+    Ok(ChipRead {
+        files,
+        passive,
+        chip,
+        access,
+        trust_dir,
+        apdus: counters.apdus,
+        bytes_read: counters.bytes_read,
+        extended_length,
+        millis,
+    })
+}
 
+/// Reads and checks the document in `args.reader`.
+pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
+    let key = access_key(args)?;
+    let wait = Duration::try_from_secs_f64(args.wait)
+        .map_err(|e| Failure::new(Code::InvalidArgument, format!("--wait: {e}")))?;
+    let read = read_chip(
+        &ChipRequest {
+            reader: &args.reader,
+            key,
+            trust_store: args.trust_store.clone(),
+            short_apdus: args.short_apdus,
+            wait,
+        },
+        paths,
+    )?;
+    let files = &read.files;
     let portrait = files
         .get(&LdsFile::Dg(2))
         .map(|dg2| Portrait::parse_dg2(dg2));
@@ -274,19 +354,19 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
     }
     Ok(json!({
         "reader": args.reader,
-        "document": document(&files)?,
-        "access": access,
+        "document": document(files)?,
+        "access": read.access,
         "files": files.keys().map(|f| f.name()).collect::<Vec<_>>(),
         "verification": {
-            "passive": passive,
-            "active": chip.active,
-            "chip": chip.chip,
+            "passive": read.passive,
+            "active": read.chip.active,
+            "chip": read.chip.chip,
         },
-        "trust_store": trust_dir,
+        "trust_store": read.trust_dir,
         "photo": photo,
-        "apdus": counters.apdus,
-        "bytes_read": counters.bytes_read,
-        "extended_length": extended_length,
-        "millis": millis,
+        "apdus": read.apdus,
+        "bytes_read": read.bytes_read,
+        "extended_length": read.extended_length,
+        "millis": read.millis,
     }))
 }
