@@ -6,10 +6,14 @@
 //! [`failure::Failure`] from the catalogue, with a stable code and a remedy.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod card;
 pub mod doctor;
+pub mod enroll;
 pub mod failure;
+pub mod identity;
 pub mod paths;
+pub mod queue;
 pub mod voice;
 
 pub use doctor::{DoctorOptions, DoctorReport};

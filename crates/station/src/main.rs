@@ -50,6 +50,32 @@ enum Command {
         #[command(subcommand)]
         command: station::voice::VoiceCommand,
     },
+    /// This station's id and public signing key (made on first use).
+    Identity,
+    /// The platform's public key that packets are sealed to (until
+    /// registration provides it).
+    PlatformKey {
+        /// Set it: 64 hexadecimal digits.
+        #[arg(long)]
+        set: Option<String>,
+    },
+    /// Staff accounts: the first administrator, clerks and supervisors.
+    User {
+        #[command(subcommand)]
+        command: station::accounts::UserCommand,
+    },
+    /// One whole enrollment: document, face, voice, approval, sealed packet.
+    Enroll(station::enroll::EnrollArgs),
+    /// Sealed packets in the outbox.
+    Queue {
+        #[command(subcommand)]
+        command: station::queue::QueueCommand,
+    },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: station::queue::AuditCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -109,6 +135,22 @@ async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
                 .await
                 .map_err(|e| Failure::new(Code::Internal, format!("voice task failed: {e}")))?
         }
+        Command::Identity => {
+            Ok(station::identity::StationIdentity::load_or_create(&paths)?.report())
+        }
+        Command::PlatformKey { set } => {
+            if let Some(hex) = set {
+                station::identity::set_platform_key(&paths, &hex)?;
+            }
+            let key = station::identity::platform_key(&paths)?;
+            Ok(serde_json::json!({
+                "platform_key": station::identity::to_hex(&key.to_bytes()),
+            }))
+        }
+        Command::User { command } => station::accounts::run(command, &paths).await,
+        Command::Enroll(args) => station::enroll::run(args, &paths).await,
+        Command::Queue { command } => station::queue::run_queue(command, &paths).await,
+        Command::Audit { command } => station::queue::run_audit(command, &paths).await,
     }
 }
 

@@ -74,3 +74,22 @@ pub fn default_models_dir() -> PathBuf {
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
 }
+
+/// The demo material (`testdata/`: the demo document, face images) shipped
+/// with the station: beside the executable when installed, else the
+/// source tree's.
+pub fn demo_data_dir() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        for candidate in [
+            dir.join("testdata"),
+            dir.join("../share/enrollment-station/testdata"),
+        ] {
+            if candidate.join("documents/demo").is_dir() {
+                return candidate;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}

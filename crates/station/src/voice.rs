@@ -163,7 +163,7 @@ fn record_microphone(
     Ok((rec, source))
 }
 
-fn audio_failure(e: AudioError) -> Failure {
+pub(crate) fn audio_failure(e: AudioError) -> Failure {
     let code = match &e {
         AudioError::NoDevice | AudioError::UnknownDevice(_) => Code::NoMicrophone,
         AudioError::Busy(_) => Code::MicrophoneBusy,
@@ -179,7 +179,7 @@ fn audio_failure(e: AudioError) -> Failure {
     Failure::new(code, e)
 }
 
-fn voice_failure(e: VoiceError) -> Failure {
+pub(crate) fn voice_failure(e: VoiceError) -> Failure {
     let code = match &e {
         VoiceError::Model(_) => Code::ModelsInvalid,
         VoiceError::NotFinite(_) => Code::RecordingUnreadable,

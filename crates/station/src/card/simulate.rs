@@ -134,7 +134,7 @@ impl<C: VirtualCard> VirtualCard for Pulling<C> {
     }
 }
 
-fn vpcd_failure(port: u16, e: VpcdError) -> Failure {
+pub(crate) fn vpcd_failure(port: u16, e: VpcdError) -> Failure {
     Failure::new(
         Code::VirtualReaderUnavailable,
         format!("127.0.0.1:{port}: {e}"),

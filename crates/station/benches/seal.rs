@@ -1,0 +1,217 @@
+//! Sealing and storing one enrollment: the time `seal_and_queue` takes
+//! (HPKE + Ed25519 + the one outbox transaction with `synchronous=FULL`)
+//! and how much the database grows per enrollment.
+//!
+//! The payload has a real enrollment's sizes: the demo document's chip
+//! files, a 640x640 JPEG-sized frame and six seconds of 16 kHz voice.
+//! Run with `cargo bench --workspace --locked --bench seal`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's set-up may panic
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use enrollment::packet::{
+    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, Liveness, ModelVersion,
+    PacketPayload, PlatformSecretKey, QualitySummary, SPEAKER_EMBEDDING_DIM, Signoff,
+    VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
+};
+use rand::RngCore;
+use station::StationPaths;
+use station::enroll::seal_and_queue;
+use station::identity::StationIdentity;
+use store::{ClerkStep, PasswordHashing, Role, Store, StoreConfig, SystemClock};
+
+const ENROLLMENTS: usize = 50;
+/// About what a 640x640 face frame takes as JPEG at quality 90.
+const FRAME_JPEG_BYTES: usize = 60_000;
+const VOICE_SECONDS: usize = 6;
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut v);
+    v
+}
+
+fn payload(identity: &StationIdentity) -> PacketPayload {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/documents/demo");
+    let file = |name: &str| std::fs::read(demo.join(name)).unwrap();
+    let check = || CheckOutcome {
+        verdict: "valid".into(),
+        reason: Some("benchmark".into()),
+    };
+    let mut rng = rand::thread_rng();
+    PacketPayload {
+        station_id: identity.id.clone(),
+        software_version: env!("CARGO_PKG_VERSION").into(),
+        models: vec![ModelVersion {
+            role: "face_detector".into(),
+            version: "bench".into(),
+            sha256: "00".repeat(32),
+        }],
+        chip: ChipFiles {
+            dg1: file("DG1"),
+            dg2: file("DG2"),
+            dg11: Some(file("DG11")),
+            dg14: Some(file("DG14")),
+            dg15: Some(file("DG15")),
+            sod: file("SOD"),
+        },
+        chip_verification: ChipVerification {
+            passive: check(),
+            active: check(),
+            chip: check(),
+        },
+        face: FaceCapture {
+            best_frame_jpeg: random_bytes(FRAME_JPEG_BYTES),
+            liveness: Liveness {
+                verdict: "live".into(),
+                score: 0.99,
+            },
+            quality: QualitySummary {
+                passed: true,
+                issues: vec![],
+                face_count: 1,
+            },
+            face_match: FaceMatch {
+                score: 0.6,
+                threshold: 0.35,
+                decision: "match".into(),
+            },
+        },
+        voice: VoiceCapture {
+            sample: VoiceSample {
+                sample_rate_hz: VOICE_SAMPLE_RATE_HZ,
+                samples: (0..VOICE_SECONDS * VOICE_SAMPLE_RATE_HZ as usize)
+                    .map(|_| (rng.next_u32() >> 20) as i16 - 2048)
+                    .collect(),
+            },
+            challenge_digits: "4071958".into(),
+            analysis: VoiceAnalysis {
+                speech_seconds: 4.0,
+                level_dbfs: -20.0,
+                clipping_ratio: 0.0,
+                snr_db: 30.0,
+                issues: vec![],
+            },
+            speaker_embedding: vec![0.0625; SPEAKER_EMBEDDING_DIM],
+        },
+        clerk: Signoff {
+            user_id: "clerk".into(),
+            at_unix_ms: 1,
+        },
+        supervisor: Signoff {
+            user_id: "supervisor".into(),
+            at_unix_ms: 2,
+        },
+    }
+}
+
+fn database_bytes(db: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", db.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+async fn open(db: &Path) -> Store {
+    let config = StoreConfig {
+        password_hashing: PasswordHashing::FAST_INSECURE,
+        ..StoreConfig::default()
+    };
+    Store::open_with(db, config, Arc::new(SystemClock))
+        .await
+        .unwrap()
+}
+
+async fn bench() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = StationPaths {
+        data_dir: tmp.path().join("data"),
+        models_dir: station::paths::default_models_dir(),
+    };
+    let identity = StationIdentity::load_or_create(&paths).unwrap();
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let platform = PlatformSecretKey::from_bytes(&secret).unwrap().public_key();
+    let db = paths.database();
+
+    let store = open(&db).await;
+    let admin = store
+        .create_first_administrator("admin", "admin-password")
+        .await
+        .unwrap();
+    let clerk = store
+        .create_user(admin.id, "clerk", "clerk-password", Role::Clerk)
+        .await
+        .unwrap();
+    let supervisor = store
+        .create_user(
+            admin.id,
+            "supervisor",
+            "supervisor-password",
+            Role::Supervisor,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let empty = database_bytes(&db);
+
+    let store = open(&db).await;
+    let payload = payload(&identity);
+    let mut times = Vec::with_capacity(ENROLLMENTS);
+    let mut packet_bytes = 0u64;
+    for _ in 0..ENROLLMENTS {
+        let e = store.start_enrollment(clerk.id).await.unwrap();
+        for step in [
+            ClerkStep::ReadDocument,
+            ClerkStep::CaptureFace,
+            ClerkStep::CaptureVoice,
+            ClerkStep::SubmitForReview,
+        ] {
+            store.record_step(e.id, clerk.id, step).await.unwrap();
+        }
+        store.approve(e.id, supervisor.id).await.unwrap();
+        let started = Instant::now();
+        let entry = seal_and_queue(&store, &identity, &platform, e.id, &payload)
+            .await
+            .unwrap();
+        times.push(started.elapsed());
+        packet_bytes = store
+            .sealed_packet(entry.packet_id)
+            .await
+            .unwrap()
+            .map_or(0, |b| b.len() as u64);
+    }
+    store.close().await;
+    let full = database_bytes(&db);
+
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let median = times[times.len() / 2];
+    let p90 = times[times.len() * 9 / 10];
+    println!("seal + queue, {ENROLLMENTS} enrollments:");
+    println!(
+        "  median {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms",
+        ms(median),
+        ms(p90),
+        ms(times[0]),
+        ms(times[times.len() - 1])
+    );
+    println!("  sealed packet {packet_bytes} bytes");
+    println!(
+        "  database {} bytes empty, {} bytes after; {} bytes per enrollment",
+        empty,
+        full,
+        full.saturating_sub(empty) / ENROLLMENTS as u64
+    );
+}
+
+fn main() {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}

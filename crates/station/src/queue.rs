@@ -1,0 +1,112 @@
+//! `station queue` and `station audit`: what waits in the outbox, and
+//! whether the audit log is intact. Neither shows anything personal: the
+//! packets are sealed, and the log holds ids and states only.
+
+use clap::Subcommand;
+use enrollment::packet::SealedPacket;
+use serde_json::{Value, json};
+use store::{AuditVerification, OutboxEntry, PacketId};
+
+use crate::accounts::{open_store, store_failure};
+use crate::failure::{Code, Failure};
+use crate::paths::StationPaths;
+
+/// The `station queue` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// The packets in the outbox, newest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// One packet: its state, attempts and header.
+    Show {
+        /// The packet id, as `station queue list` shows it.
+        id: String,
+    },
+}
+
+/// The `station audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; a broken chain is a result (verdict `broken`),
+    /// not an error.
+    Verify,
+}
+
+fn entry_json(e: &OutboxEntry) -> Value {
+    json!({
+        "id": e.packet_id,
+        "enrollment_id": e.enrollment_id,
+        "state": e.state,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "queued_at_unix_ms": e.queued_at.unix_ms(),
+        "next_attempt_at_unix_ms": e.next_attempt_at.unix_ms(),
+        "acknowledged_at_unix_ms": e.acknowledged_at.map(|t| t.unix_ms()),
+        "purged": e.purged_at.is_some(),
+    })
+}
+
+pub async fn run_queue(command: QueueCommand, paths: &StationPaths) -> Result<Value, Failure> {
+    let store = open_store(paths).await?;
+    let result = match command {
+        QueueCommand::List { limit } => {
+            let entries = store.outbox_entries(limit).await.map_err(store_failure)?;
+            let counts = store.outbox_counts().await.map_err(store_failure)?;
+            Ok(json!({
+                "packets": entries.iter().map(entry_json).collect::<Vec<_>>(),
+                "counts": counts,
+            }))
+        }
+        QueueCommand::Show { id } => show(&store, &id).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn show(store: &store::Store, id: &str) -> Result<Value, Failure> {
+    let packet = uuid::Uuid::parse_str(id.trim())
+        .map(PacketId::from_uuid)
+        .map_err(|e| Failure::new(Code::InvalidArgument, format!("packet id: {e}")))?;
+    let entry = store.outbox_entry(packet).await.map_err(store_failure)?;
+    let sealed = store.sealed_packet(packet).await.map_err(store_failure)?;
+    let mut value = entry_json(&entry);
+    value["station_id"] = json!(entry.station_id);
+    value["bytes"] = json!(sealed.as_ref().map(Vec::len));
+    // The header is the only readable part of a sealed packet.
+    value["header"] = match sealed.as_deref().map(SealedPacket::from_bytes) {
+        Some(Ok(p)) => json!({
+            "packet_id": p.header().packet_id,
+            "station_id": p.header().station_id.as_str(),
+            "created_at_unix_ms": p.header().created_at_unix_ms,
+        }),
+        Some(Err(e)) => json!({ "error": e.to_string() }),
+        None => Value::Null,
+    };
+    Ok(json!({ "packet": value }))
+}
+
+pub async fn run_audit(command: AuditCommand, paths: &StationPaths) -> Result<Value, Failure> {
+    let store = open_store(paths).await?;
+    let result = match command {
+        AuditCommand::Verify => verify(&store).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn verify(store: &store::Store) -> Result<Value, Failure> {
+    let verification = store.verify_audit().await.map_err(store_failure)?;
+    Ok(match verification {
+        AuditVerification::Intact { entries } => {
+            let head = store.audit_head().await.map_err(store_failure)?;
+            json!({ "audit": { "verdict": "intact", "intact": true, "entries": entries, "head": head } })
+        }
+        AuditVerification::Broken { seq, problem } => {
+            tracing::warn!(seq, ?problem, "the audit log's hash chain is broken");
+            json!({ "audit": { "verdict": "broken", "intact": false, "seq": seq, "problem": problem } })
+        }
+    })
+}
