@@ -220,6 +220,33 @@ pub fn sealing_rng() -> chacha20::ChaCha20Rng {
     chacha20::ChaCha20Rng::from_seed(*seed)
 }
 
+/// `station platform-key`: sets the key when `set` is given (and records
+/// that in the audit log, with the new key: it is public), then reports
+/// the key in use.
+pub async fn platform_key_command(
+    paths: &StationPaths,
+    set: Option<&str>,
+) -> Result<Value, Failure> {
+    if let Some(hex) = set {
+        set_platform_key(paths, hex)?;
+        let key = to_hex(&platform_key(paths)?.to_bytes());
+        let store = crate::accounts::open_store(paths).await?;
+        let recorded = store
+            .record_audit(
+                store::Actor::System,
+                store::AuditAction::SettingsChanged,
+                Some(PLATFORM_KEY_FILE),
+                &format!("platform key set to {key}"),
+            )
+            .await
+            .map_err(crate::accounts::store_failure);
+        store.close().await;
+        recorded?;
+    }
+    let key = platform_key(paths)?;
+    Ok(json!({ "platform_key": to_hex(&key.to_bytes()) }))
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -139,13 +139,7 @@ async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
             Ok(station::identity::StationIdentity::load_or_create(&paths)?.report())
         }
         Command::PlatformKey { set } => {
-            if let Some(hex) = set {
-                station::identity::set_platform_key(&paths, &hex)?;
-            }
-            let key = station::identity::platform_key(&paths)?;
-            Ok(serde_json::json!({
-                "platform_key": station::identity::to_hex(&key.to_bytes()),
-            }))
+            station::identity::platform_key_command(&paths, set.as_deref()).await
         }
         Command::User { command } => station::accounts::run(command, &paths).await,
         Command::Enroll(args) => station::enroll::run(args, &paths).await,

@@ -415,6 +415,12 @@ fn a_headless_enrollment_seals_one_packet_that_only_the_platform_opens() {
     for e in &entries {
         assert!(!e.detail.contains("L898902C3") && !e.detail.contains("SPECIMEN"));
     }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == AuditAction::SettingsChanged
+                && e.subject.as_deref() == Some("platform.pub"))
+    );
 
     // Nothing personal in the clear in the database file or its WAL.
     let raw = database_bytes(&bed.db());
