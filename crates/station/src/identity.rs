@@ -68,7 +68,7 @@ fn create_exclusive(path: &Path, bytes: &[u8]) -> Result<bool, Failure> {
     let fail = |e: std::io::Error| {
         Failure::new(Code::DataDirUnavailable, format!("{}: {e}", path.display()))
     };
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = tmp_path(path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -96,6 +96,13 @@ fn create_exclusive(path: &Path, bytes: &[u8]) -> Result<bool, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(fail(e)),
     }
+}
+
+/// `NAME.tmpPID` beside `path`: unique per file and process.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    path.with_file_name(name)
 }
 
 fn load_or_create_key(path: &Path) -> Result<StationKeys, Failure> {
@@ -198,7 +205,7 @@ pub fn set_platform_key(paths: &StationPaths, hex: &str) -> Result<PathBuf, Fail
         .map_err(|why| Failure::new(Code::InvalidArgument, format!("--set: {why}")))?;
     paths.ensure_data_dir()?;
     let path = paths.data_dir.join(PLATFORM_KEY_FILE);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = tmp_path(&path);
     let fail = |e: std::io::Error| {
         Failure::new(Code::DataDirUnavailable, format!("{}: {e}", path.display()))
     };
