@@ -770,3 +770,53 @@ fn role_rules_hold_through_the_cli() {
         store.close().await;
     });
 }
+
+#[test]
+fn the_voice_can_come_from_the_microphone() {
+    if !testbed::require(Service::Pcscd) || !testbed::require(Service::PulseAudio) {
+        return;
+    }
+    let bed = Bed::new();
+    let _reader = lock_reader();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
+        .args([
+            "enroll",
+            "--demo",
+            "--mic",
+            "--mic-seconds",
+            "5",
+            "--challenge",
+            CHALLENGE,
+            "--clerk",
+            CLERK.0,
+            "--supervisor",
+            SUPERVISOR.0,
+            "--data-dir",
+            bed.data(),
+            "--json",
+        ])
+        .envs(passwords(CLERK.1, SUPERVISOR.1))
+        .env_remove("STATION_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The prompt for the citizen comes once the microphone records.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("recording") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "enroll ended before recording");
+    }
+    assert!(line.contains(CHALLENGE), "{line}");
+    testbed::play_into_microphone(&bed.voice).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report:#}");
+    assert_eq!(report["state"], "queued");
+    assert_eq!(report["voice"]["verdict"], "accepted");
+    assert_eq!(report["voice"]["challenge"], CHALLENGE);
+    std::thread::sleep(Duration::from_secs(1));
+}
