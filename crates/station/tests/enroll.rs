@@ -1,5 +1,5 @@
 //! `station enroll` end to end through the real binary: the demo document
-//! in pcscd's vpcd reader, face frames from files, an espeak-ng voice
+//! in pcscd's second vpcd reader, face frames from files, an espeak-ng voice
 //! sample. The sealed packet in the outbox is opened with the platform's
 //! secret key the test holds; the database file is scanned for anything
 //! personal in the clear; the process is killed at random moments; the
@@ -22,7 +22,7 @@ use image::imageops;
 use rand::{Rng, RngCore};
 use serde_json::Value;
 use store::{AuditAction, Store};
-use support::{READER, Simulator, lock_reader};
+use support::{SECOND_PORT, SECOND_READER, Simulator, lock_reader};
 use testbed::Service;
 
 const CHALLENGE: &str = "4071958";
@@ -197,7 +197,7 @@ impl Bed {
             "--data-dir",
             self.data(),
             "--reader",
-            READER,
+            SECOND_READER,
             "--can",
             "123456",
             "--trust-store",
@@ -292,7 +292,7 @@ fn a_headless_enrollment_seals_one_packet_that_only_the_platform_opens() {
     }
     let bed = Bed::new();
     let _reader = lock_reader();
-    let simulator = Simulator::profile(&demo_document());
+    let simulator = Simulator::start_on(SECOND_PORT, &["--profile", arg(&demo_document())]);
     let report = run_ok(
         &bed.enroll_args(CLERK.0, SUPERVISOR.0),
         &passwords(CLERK.1, SUPERVISOR.1),
@@ -472,10 +472,13 @@ fn the_demo_enrolls_with_its_own_virtual_card() {
     let _reader = lock_reader();
     let d = bed.data();
     let voice = arg(&bed.voice);
+    let port = SECOND_PORT.to_string();
     let report = run_ok(
         &[
             "enroll",
             "--demo",
+            "--demo-port",
+            &port,
             "--voice",
             voice,
             "--challenge",
@@ -551,7 +554,7 @@ fn a_process_killed_at_any_moment_leaves_no_packet_or_a_complete_one() {
             (1..=8, Some(t)) => rng.gen_range(0.05..t),
             (_, Some(t)) => rng.gen_range(0.85 * t..1.05 * t),
         };
-        let simulator = Simulator::profile(&demo_document());
+        let simulator = Simulator::start_on(SECOND_PORT, &["--profile", arg(&demo_document())]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
             .args(bed.enroll_args(CLERK.0, SUPERVISOR.0))
             .arg("--json")
@@ -778,10 +781,13 @@ fn the_voice_can_come_from_the_microphone() {
     }
     let bed = Bed::new();
     let _reader = lock_reader();
+    let port = SECOND_PORT.to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
         .args([
             "enroll",
             "--demo",
+            "--demo-port",
+            &port,
             "--mic",
             "--mic-seconds",
             "5",
@@ -808,7 +814,13 @@ fn the_voice_can_come_from_the_microphone() {
     while !line.starts_with("recording") {
         line.clear();
         let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-        assert!(n > 0, "enroll ended before recording");
+        if n == 0 {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "enroll ended before recording: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
     }
     assert!(line.contains(CHALLENGE), "{line}");
     testbed::play_into_microphone(&bed.voice).unwrap();

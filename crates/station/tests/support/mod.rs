@@ -15,6 +15,10 @@ use serde_json::Value;
 /// The first vpcd reader and its port.
 pub const READER: &str = "Virtual PCD 00 00";
 pub const PORT: u16 = 35963;
+/// The second vpcd reader and its port: the enrollment tests' own, so they
+/// do not contend with the card tests for the first.
+pub const SECOND_READER: &str = "Virtual PCD 00 01";
+pub const SECOND_PORT: u16 = 35964;
 
 /// One reader, one card: tests of a file take turns.
 static READER_LOCK: Mutex<()> = Mutex::new(());
@@ -88,8 +92,13 @@ impl Simulator {
     /// Starts `station card simulate ARGS --port 35963` and waits for its
     /// `serving` object.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_on(PORT, args)
+    }
+
+    /// Like [`Simulator::start`], into the vpcd reader on `port`.
+    pub fn start_on(port: u16, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
-            .args(["card", "simulate", "--json", "--port", &PORT.to_string()])
+            .args(["card", "simulate", "--json", "--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
