@@ -9,6 +9,7 @@
 pub mod face;
 pub mod models;
 mod session;
+mod vector;
 pub mod voice;
 
 pub use face::{

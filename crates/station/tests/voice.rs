@@ -94,19 +94,33 @@ fn garbage_and_missing_recordings_are_clear_errors() {
     );
 }
 
-/// Starts `station voice check --mic`, waits until it records, plays `wav`
-/// (if any) into the virtual microphone, and returns the report.
-fn record_from_microphone(seconds: &str, wav: Option<&Path>) -> Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
+/// Starts `station voice check --mic --seconds SECONDS --json` against the
+/// PulseAudio server `pulse` (default: the test bed's) and returns once it
+/// says it records. Its stderr stays open, so it never blocks on writing.
+fn start_recording(
+    seconds: &str,
+    pulse: Option<&str>,
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_station"));
+    command
         .args(["voice", "check", "--mic", "--seconds", seconds, "--json"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if let Some(server) = pulse {
+        command.env("PULSE_SERVER", server);
+    }
+    let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("recording"), "{line}");
+    (child, stderr)
+}
+
+/// Records with `station voice check --mic`, plays `wav` (if any) into the
+/// virtual microphone meanwhile, and returns the report.
+fn record_from_microphone(seconds: &str, wav: Option<&Path>) -> Value {
+    let (child, _stderr) = start_recording(seconds, None);
     if let Some(wav) = wav {
         testbed::play_into_microphone(wav).unwrap();
     }
@@ -228,17 +242,7 @@ fn a_microphone_lost_mid_recording_is_a_clear_error() {
         return;
     }
     let pulse = PrivatePulse::start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
-        .args(["voice", "check", "--mic", "--seconds", "20", "--json"])
-        .env("PULSE_SERVER", pulse.server())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with("recording"), "{line}");
+    let (child, _stderr) = start_recording("20", Some(&pulse.server()));
     // The audio server goes away while the citizen speaks.
     pulse.stop();
     let out = child.wait_with_output().unwrap();

@@ -42,11 +42,7 @@ impl Embedding {
     /// Normalises `values` to unit length; `None` for an all-zero or
     /// non-finite vector, which no face produces.
     pub fn from_raw(values: Vec<f32>) -> Option<Self> {
-        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if !norm.is_finite() || norm < 1e-12 {
-            return None;
-        }
-        Some(Self(values.into_iter().map(|v| v / norm).collect()))
+        crate::vector::l2_normalised(values).map(Self)
     }
 
     pub fn as_slice(&self) -> &[f32] {
@@ -59,10 +55,7 @@ impl Embedding {
 
     /// Cosine similarity, -1..1; 0 when the dimensions differ.
     pub fn cosine(&self, other: &Embedding) -> f32 {
-        if self.0.len() != other.0.len() {
-            return 0.0;
-        }
-        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
+        crate::vector::cosine(&self.0, &other.0)
     }
 }
 

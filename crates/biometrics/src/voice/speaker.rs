@@ -27,13 +27,8 @@ impl std::fmt::Debug for SpeakerEmbedding {
 }
 
 impl SpeakerEmbedding {
-    fn normalised(mut values: Vec<f32>) -> Option<Self> {
-        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if !norm.is_finite() || norm < 1e-12 {
-            return None;
-        }
-        values.iter_mut().for_each(|v| *v /= norm);
-        Some(Self(values))
+    fn normalised(values: Vec<f32>) -> Option<Self> {
+        crate::vector::l2_normalised(values).map(Self)
     }
 
     pub fn as_slice(&self) -> &[f32] {
@@ -42,10 +37,7 @@ impl SpeakerEmbedding {
 
     /// Cosine similarity, -1..1; 0 when the dimensions differ.
     pub fn cosine(&self, other: &SpeakerEmbedding) -> f32 {
-        if self.0.len() != other.0.len() {
-            return 0.0;
-        }
-        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
+        crate::vector::cosine(&self.0, &other.0)
     }
 }
 
