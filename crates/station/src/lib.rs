@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod card;
 pub mod doctor;
 pub mod enroll;
+pub mod face;
 pub mod failure;
 pub mod identity;
 pub mod paths;

@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: station::voice::VoiceCommand,
     },
+    /// Face images: analyse one, and match it against a portrait.
+    Face {
+        #[command(subcommand)]
+        command: station::face::FaceCommand,
+    },
     /// This station's id and public signing key (made on first use).
     Identity,
     /// The platform's public key that packets are sealed to (until
@@ -134,6 +139,11 @@ async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
             tokio::task::spawn_blocking(move || station::voice::run(command, &paths))
                 .await
                 .map_err(|e| Failure::new(Code::Internal, format!("voice task failed: {e}")))?
+        }
+        Command::Face { command } => {
+            tokio::task::spawn_blocking(move || station::face::run(command, &paths))
+                .await
+                .map_err(|e| Failure::new(Code::Internal, format!("face task failed: {e}")))?
         }
         Command::Identity => {
             Ok(station::identity::StationIdentity::load_or_create(&paths)?.report())
