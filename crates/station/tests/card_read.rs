@@ -337,6 +337,44 @@ fn a_card_pulled_mid_read_and_an_empty_reader_are_told_apart() {
 }
 
 #[test]
+fn a_jpeg_2000_portrait_is_served_read_and_saved() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _reader = lock_reader();
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("doc");
+    let jp2 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/faces/obama-portrait.jp2");
+    let made = specimen(&doc, &["--access", "bac", "--portrait", arg(&jp2)]);
+    assert_eq!(made["portrait"]["format"], "jpeg2000", "{made:#}");
+    let sim = Simulator::profile(&doc);
+    let png = tmp.path().join("portrait.png");
+    let report = read_ok(
+        tmp.path(),
+        &[
+            "--mrz",
+            "L898902C3:740812:341231",
+            "--trust-store",
+            arg(&trust_store(&made)),
+            "--photo-out",
+            arg(&png),
+        ],
+    );
+    assert_eq!(report["photo"]["format"], "jpeg2000", "{report:#}");
+    assert_eq!(
+        (
+            report["photo"]["width"].clone(),
+            report["photo"]["height"].clone()
+        ),
+        (json!(240), json!(300))
+    );
+    assert_eq!(verdict(&report, "passive"), "valid");
+    let saved = image::open(&png).unwrap();
+    assert_eq!((saved.width(), saved.height()), (240, 300));
+    drop(sim);
+}
+
+#[test]
 fn the_shipped_demo_document_is_served_and_read() {
     if !testbed::require(Service::Pcscd) {
         return;

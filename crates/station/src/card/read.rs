@@ -14,7 +14,7 @@ use card::TransmitError;
 use card::reader::{PcscCard, ReaderError, Readers};
 use clap::Args;
 use emrtd::passive::TrustStore;
-use emrtd::portrait::{ImageFormat, Portrait};
+use emrtd::portrait::Portrait;
 use emrtd::{AccessKey, Can, ChipVerification, LdsFile, MrzKey, ReadOptions, Reader, Verification};
 use serde_json::{Value, json};
 
@@ -200,22 +200,14 @@ fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Value, Failure> {
     }))
 }
 
-/// Writes the portrait as PNG. JPEG is decoded here; JPEG 2000 is not
-/// (yet) decoded by the station.
+/// Writes the portrait, JPEG or JPEG 2000, as PNG.
 pub fn write_png(portrait: &Portrait, path: &Path) -> Result<(), Failure> {
-    let unreadable =
-        |e: &dyn std::fmt::Display| Failure::new(Code::PortraitUnreadable, e.to_string());
-    let image = match portrait.format {
-        ImageFormat::Jpeg => {
-            image::load_from_memory_with_format(&portrait.image, image::ImageFormat::Jpeg)
-                .map_err(|e| unreadable(&e))?
-        }
-        ImageFormat::Jpeg2000 => {
-            return Err(unreadable(
-                &"JPEG 2000 portraits cannot be converted to PNG yet",
-            ));
-        }
-    };
+    // The face pipeline's decoder: JPEG and JPEG 2000, sizes checked.
+    let frame = biometrics::Frame::decode(&portrait.image)
+        .map_err(|e| Failure::new(Code::PortraitUnreadable, e.to_string()))?;
+    let image =
+        image::RgbImage::from_raw(frame.width(), frame.height(), frame.as_rgb().to_vec())
+            .ok_or_else(|| Failure::new(Code::Internal, "decoded portrait has the wrong size"))?;
     image
         .save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| Failure::new(Code::OutputUnwritable, format!("{}: {e}", path.display())))
