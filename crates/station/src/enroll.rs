@@ -32,7 +32,6 @@ use enrollment::packet::{
     PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff, VOICE_SAMPLE_RATE_HZ,
     VoiceAnalysis, VoiceCapture, VoiceSample,
 };
-use microphone::{Microphone, Recording, WavSource};
 use serde_json::{Value, json};
 use store::{ClerkStep, EnrollmentId, OutboxEntry, OutgoingPacket, Role, Session, Store};
 use zeroize::Zeroizing;
@@ -43,6 +42,7 @@ use crate::card::read::{ChipRead, ChipRequest, parse_access_key, read_chip};
 use crate::failure::{Code, Failure};
 use crate::identity::{self, StationIdentity};
 use crate::paths::{StationPaths, demo_data_dir};
+use crate::voice::VoiceSource;
 
 /// The demo document's card access number (see its README).
 pub const DEMO_CAN: &str = "123456";
@@ -114,8 +114,6 @@ fn challenge(s: &str) -> Result<DigitChallenge, String> {
     DigitChallenge::try_from(s.to_owned())
 }
 
-/// The longest voice sample taken from a file, in seconds.
-const MAX_VOICE_SECONDS: f32 = 60.0;
 /// Quality of the sealed live frame: detail for the platform's re-check.
 const FRAME_JPEG_QUALITY: u8 = 90;
 
@@ -606,16 +604,7 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 
 /// The frames of `source`, decoded in memory.
 fn frames(analyzer: &FaceAnalyzer, source: &FaceSource) -> Result<Vec<Frame>, Failure> {
-    let decode = |path: &Path| {
-        let unreadable = |e: &dyn std::fmt::Display| {
-            Failure::new(
-                Code::FaceImagesUnreadable,
-                format!("{}: {e}", path.display()),
-            )
-        };
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| unreadable(&e))?);
-        Frame::decode(&bytes).map_err(|e| unreadable(&e))
-    };
+    let decode = crate::face::decode;
     match source {
         FaceSource::Files(inputs) => image_files(inputs)?.iter().map(|p| decode(p)).collect(),
         FaceSource::DemoCamera(photo) => {
@@ -779,14 +768,6 @@ fn encode_jpeg(frame: Frame) -> Result<Zeroizing<Vec<u8>>, Failure> {
     Ok(out)
 }
 
-enum VoiceSource {
-    Wav(PathBuf),
-    Microphone {
-        device: Option<String>,
-        seconds: f32,
-    },
-}
-
 struct VoiceResult {
     capture: VoiceCapture,
     duration_seconds: f32,
@@ -797,25 +778,7 @@ fn capture_voice(
     source: VoiceSource,
     challenge: DigitChallenge,
 ) -> Result<VoiceResult, Failure> {
-    let recording: Recording = match source {
-        VoiceSource::Wav(path) => {
-            let mut wav = WavSource::open(&path).map_err(crate::voice::audio_failure)?;
-            microphone::record(&mut wav, MAX_VOICE_SECONDS, &mut |_| {})
-                .map_err(crate::voice::audio_failure)?
-        }
-        VoiceSource::Microphone { device, seconds } => {
-            let mut mic =
-                Microphone::open(device.as_deref()).map_err(crate::voice::audio_failure)?;
-            // The person at the counter reads this; stderr is not a log.
-            eprintln!(
-                "recording {seconds:.1} s from {}: please read {}",
-                mic.name(),
-                challenge.digits()
-            );
-            microphone::record(&mut mic, seconds, &mut |_| {})
-                .map_err(crate::voice::audio_failure)?
-        }
-    };
+    let (recording, _) = crate::voice::record(&source, None, &challenge)?;
     let check = analyzer
         .analyze(&recording.samples)
         .map_err(crate::voice::voice_failure)?;

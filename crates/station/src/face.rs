@@ -57,13 +57,14 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
     Ok(report)
 }
 
-fn decode(path: &Path) -> Result<Frame, Failure> {
+/// Reads and decodes a face image file; the encoded bytes are wiped after.
+pub(crate) fn decode(path: &Path) -> Result<Frame, Failure> {
     let unreadable = |e: &dyn std::fmt::Display| {
         Failure::new(
             Code::FaceImagesUnreadable,
             format!("{}: {e}", path.display()),
         )
     };
-    let bytes = std::fs::read(path).map_err(|e| unreadable(&e))?;
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| unreadable(&e))?);
     Frame::decode(&bytes).map_err(|e| unreadable(&e))
 }

@@ -85,14 +85,14 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
         ModelCatalog::open(&paths.models_dir).map_err(|e| voice_failure(VoiceError::Model(e)))?;
     let analyzer = VoiceAnalyzer::load(&catalog, VoiceConfig::default()).map_err(voice_failure)?;
 
-    let (recording, source) = if let Some(path) = &args.input.wav {
-        let mut wav = WavSource::open(path).map_err(audio_failure)?;
-        let seconds = args.seconds.unwrap_or(MAX_SECONDS);
-        let rec = microphone::record(&mut wav, seconds, &mut |_| {}).map_err(audio_failure)?;
-        (rec, json!({ "kind": "wav", "path": path }))
-    } else {
-        record_microphone(args, &challenge)?
+    let source = match &args.input.wav {
+        Some(path) => VoiceSource::Wav(path.clone()),
+        None => VoiceSource::Microphone {
+            device: args.device.clone(),
+            seconds: args.seconds.unwrap_or(MIC_SECONDS),
+        },
     };
+    let (recording, source) = record(&source, args.seconds, &challenge)?;
 
     let started = Instant::now();
     let check = analyzer
@@ -121,14 +121,35 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
     }))
 }
 
-/// Records from the microphone, telling the person at the counter (on
-/// stderr) when to speak and how loud it arrives.
-fn record_microphone(
-    args: &CheckArgs,
+/// Where a voice sample comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum VoiceSource {
+    Wav(PathBuf),
+    Microphone {
+        device: Option<String>,
+        seconds: f32,
+    },
+}
+
+/// Records `source` (a file: at most `max_file_seconds`, default all of it
+/// up to the longest sample taken), telling the person at the microphone
+/// (on stderr) when to read `challenge` and how loud it arrives. Returns
+/// the recording and a description of its source for reports.
+pub(crate) fn record(
+    source: &VoiceSource,
+    max_file_seconds: Option<f32>,
     challenge: &DigitChallenge,
 ) -> Result<(Recording, Value), Failure> {
-    let seconds = args.seconds.unwrap_or(MIC_SECONDS);
-    let mut mic = Microphone::open(args.device.as_deref()).map_err(audio_failure)?;
+    let (device, seconds) = match source {
+        VoiceSource::Wav(path) => {
+            let mut wav = WavSource::open(path).map_err(audio_failure)?;
+            let seconds = max_file_seconds.unwrap_or(MAX_SECONDS);
+            let rec = microphone::record(&mut wav, seconds, &mut |_| {}).map_err(audio_failure)?;
+            return Ok((rec, json!({ "kind": "wav", "path": path })));
+        }
+        VoiceSource::Microphone { device, seconds } => (device, *seconds),
+    };
+    let mut mic = Microphone::open(device.as_deref()).map_err(audio_failure)?;
     let format = mic.format();
     eprintln!(
         "recording {:.1} s from {} ({} Hz): please read {}",
