@@ -167,17 +167,18 @@ impl VoiceAnalyzer {
         let cfg = &self.config;
         let probs = self.vad.probabilities(samples)?;
         let mask = speech_mask(&probs, cfg.speech_threshold);
-        let chunks: Vec<&[f32]> = samples.chunks(CHUNK).collect();
         let power = |c: &[f32]| c.iter().map(|s| s * s).sum::<f32>() / c.len().max(1) as f32;
+        // One power per VAD chunk, reused for speech, pauses and the floor.
+        let chunk_powers: Vec<f32> = samples.chunks(CHUNK).map(power).collect();
 
         let mut speech = Vec::new();
         let (mut speech_power, mut pause_powers) = (0.0f64, Vec::new());
-        for (chunk, &is_speech) in chunks.iter().zip(&mask) {
+        for ((chunk, &p), &is_speech) in samples.chunks(CHUNK).zip(&chunk_powers).zip(&mask) {
             if is_speech {
                 speech.extend_from_slice(chunk);
-                speech_power += f64::from(power(chunk)) * chunk.len() as f64;
+                speech_power += f64::from(p) * chunk.len() as f64;
             } else {
-                pause_powers.push(power(chunk));
+                pause_powers.push(p);
             }
         }
         let speech_seconds = speech.len() as f32 / SAMPLE_RATE as f32;
@@ -186,7 +187,7 @@ impl VoiceAnalyzer {
         } else {
             (speech_power / speech.len() as f64) as f32
         };
-        let noise_power = noise_floor(&mut pause_powers, &chunks, &power);
+        let noise_power = noise_floor(&mut pause_powers, chunk_powers);
         let snr_db = if speech.is_empty() {
             0.0
         } else {
@@ -243,12 +244,11 @@ impl VoiceAnalyzer {
 /// Power of the pauses: the median pause, since the pauses next to speech
 /// still hold its onsets and tails; with too few pauses, the quietest tenth
 /// of the recording.
-fn noise_floor(pauses: &mut [f32], chunks: &[&[f32]], power: &dyn Fn(&[f32]) -> f32) -> f32 {
+fn noise_floor(pauses: &mut [f32], mut all: Vec<f32>) -> f32 {
     if pauses.len() >= 3 {
         pauses.sort_by(f32::total_cmp);
         return pauses[pauses.len() / 2];
     }
-    let mut all: Vec<f32> = chunks.iter().map(|c| power(c)).collect();
     all.sort_by(f32::total_cmp);
     all.get(all.len() / 10).copied().unwrap_or(0.0)
 }
