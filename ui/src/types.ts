@@ -27,10 +27,20 @@ export interface ReaderStatus {
   atr: string | null;
 }
 
+export interface CameraMode {
+  format: "mjpeg" | "yuyv" | "nv12" | "gray" | "rgb";
+  width: number;
+  height: number;
+  fps: number;
+}
+
 export interface CameraDevice {
-  index: string;
+  index: number;
   name: string;
   description: string;
+  modes: CameraMode[];
+  preferred: CameraMode | null;
+  error: string | null;
 }
 
 export interface InputDevice {
