@@ -13,9 +13,10 @@ mod vector;
 pub mod voice;
 
 pub use face::{
-    AnalyzerConfig, Embedding, Face, FaceAnalyzer, FaceCheck, FaceError, Frame, FrameAnalysis,
+    AnalyzerConfig, CaptureOutcome, CaptureUpdate, Embedding, Face, FaceAnalyzer, FaceCheck,
+    FaceError, FaceSession, Frame, FrameAnalysis, HeadTurnChallenge, HeadTurnConfig,
     LivenessAggregator, LivenessDecision, LivenessVerdict, MatchDecision, Quality, QualityConfig,
-    QualityIssue,
+    QualityIssue, TurnDirection,
 };
 pub use models::{ModelCatalog, ModelEntry, ModelError, ModelStatus};
 pub use session::InferenceError;

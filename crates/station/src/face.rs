@@ -1,15 +1,26 @@
 //! `station face check`: one still image analysed (faces, quality, this
-//! frame's liveness) and, with `--reference`, matched against a portrait
-//! such as the chip's. For support staff checking a camera or a model; the
-//! enrollment itself decides liveness over several frames (`enroll`).
+//! frame's liveness), or a whole capture — every frame of an image sequence,
+//! MJPEG or Y4M file, or a live camera through the frame pipeline — with
+//! liveness pooled over the good frames, the optional head-turn challenge,
+//! and the best frame; with `--reference`, matched against a portrait such
+//! as the chip's.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use biometrics::{FaceAnalyzer, FaceError, Frame, ModelCatalog};
-use clap::{Args, Subcommand};
+use biometrics::face::{HeadTurnConfig, ReferenceFace, StageTimings};
+use biometrics::{
+    CaptureOutcome, FaceAnalyzer, FaceError, FaceSession, Frame, HeadTurnChallenge, ModelCatalog,
+    TurnDirection,
+};
+use camera::{CameraSpec, FileOptions, FileSource, FrameSource, PipelineConfig};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::failure::{Code, Failure};
+use crate::live_face::{LiveFace, LiveFaceConfig, camera_failure};
 use crate::paths::StationPaths;
 
 /// The `station face` subcommands.
@@ -20,13 +31,51 @@ pub enum FaceCommand {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["image", "sequence", "camera"])))]
 pub struct CheckArgs {
     /// The image to analyse (PNG, JPEG or JPEG 2000).
     #[arg(long)]
-    pub image: PathBuf,
+    pub image: Option<PathBuf>,
+    /// Every frame of a directory of images, an MJPEG or a Y4M file, in order.
+    #[arg(long)]
+    pub sequence: Option<PathBuf>,
+    /// A live capture: `auto`, `device:INDEX` or `file:PATH` (played as a camera).
+    #[arg(long)]
+    pub camera: Option<String>,
     /// A portrait to match against, e.g. the chip's photo.
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Ask for a head turn (with --sequence or --camera).
+    #[arg(long, value_enum)]
+    pub challenge: Option<Turn>,
+    /// Longest live capture, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Frame rate of a file source (default: the file's own, or 15).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Play a `file:` camera in a loop until the capture is complete.
+    #[arg(long = "loop")]
+    pub looped: bool,
+}
+
+/// The head turn asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Turn {
+    Left,
+    Right,
+    Random,
+}
+
+impl Turn {
+    fn challenge(self) -> HeadTurnChallenge {
+        let config = HeadTurnConfig::default();
+        match self {
+            Self::Left => HeadTurnChallenge::new(TurnDirection::Left, config),
+            Self::Right => HeadTurnChallenge::new(TurnDirection::Right, config),
+            Self::Random => HeadTurnChallenge::random(&mut rand::thread_rng(), config),
+        }
+    }
 }
 
 pub fn run(command: FaceCommand, paths: &StationPaths) -> Result<Value, Failure> {
@@ -35,11 +84,19 @@ pub fn run(command: FaceCommand, paths: &StationPaths) -> Result<Value, Failure>
     }
 }
 
-fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
+/// The face models of the station, checked against their hashes.
+pub fn load_analyzer(paths: &StationPaths) -> Result<FaceAnalyzer, Failure> {
     let models = |e: &dyn std::fmt::Display| Failure::new(Code::ModelsInvalid, e.to_string());
     let catalog = ModelCatalog::open(&paths.models_dir).map_err(|e| models(&e))?;
-    let analyzer = FaceAnalyzer::load(&catalog, Default::default()).map_err(|e| models(&e))?;
-    let image = decode(&args.image)?;
+    FaceAnalyzer::load(&catalog, Default::default()).map_err(|e| models(&e))
+}
+
+fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
+    let analyzer = load_analyzer(paths)?;
+    let Some(image_path) = &args.image else {
+        return capture(args, analyzer);
+    };
+    let image = decode(image_path)?;
     let reference = args.reference.as_deref().map(decode).transpose()?;
     let check = analyzer
         .check(&image, reference.as_ref())
@@ -55,6 +112,130 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
         map.insert("reference".into(), json!(args.reference));
     }
     Ok(report)
+}
+
+/// A capture over many frames: a sequence read frame by frame, or a live
+/// camera through the pipeline and the analysis worker.
+fn capture(args: &CheckArgs, analyzer: FaceAnalyzer) -> Result<Value, Failure> {
+    let reference = args
+        .reference
+        .as_deref()
+        .map(|path| reference_face(&analyzer, path))
+        .transpose()?;
+    let challenge = args.challenge.map(Turn::challenge);
+    let analyzer = Arc::new(analyzer);
+    let mut timings = Vec::new();
+    let mut hints: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let mut note = |update: &biometrics::CaptureUpdate| {
+        timings.push(update.analysis.timings);
+        if let Some(hint) = update.hint {
+            *hints.entry(hint.code()).or_default() += 1;
+        }
+    };
+    let file = FileOptions {
+        fps: args.fps,
+        paced: true,
+        looped: args.looped,
+    };
+    let (outcome, source, pipeline) = if let Some(path) = &args.sequence {
+        let mut source = FileSource::open(
+            path,
+            &FileOptions {
+                paced: false,
+                ..file
+            },
+        )
+        .map_err(|e| camera_failure(&e))?;
+        let mut session = FaceSession::new(analyzer, reference, challenge);
+        while let Some(frame) = source.next_frame().map_err(|e| camera_failure(&e))? {
+            let at = frame.timestamp;
+            let frame = Frame::new(frame.width, frame.height, frame.rgb)
+                .map_err(|e| Failure::new(Code::Internal, e))?;
+            let update = session
+                .offer(frame, at)
+                .map_err(|e| Failure::new(Code::Internal, e))?;
+            note(&update);
+        }
+        let outcome = session
+            .outcome()
+            .map_err(|e| Failure::new(Code::Internal, e))?;
+        (outcome, json!({ "sequence": path }), Value::Null)
+    } else {
+        let spec: CameraSpec = args
+            .camera
+            .as_deref()
+            .unwrap_or("auto")
+            .parse()
+            .map_err(|e| camera_failure(&e))?;
+        let config = LiveFaceConfig {
+            camera: spec,
+            file,
+            pipeline: PipelineConfig::default(),
+            time_limit: Duration::from_secs(args.seconds),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let live = LiveFace::start(
+            config,
+            analyzer,
+            reference,
+            challenge,
+            |_| {},
+            move |u| {
+                let _ = tx.send((u.analysis.timings, u.hint));
+            },
+        )?;
+        let (outcome, stats) = live.finish()?;
+        for (t, hint) in rx.try_iter() {
+            timings.push(t);
+            if let Some(hint) = hint {
+                *hints.entry(hint.code()).or_default() += 1;
+            }
+        }
+        (outcome, json!({ "camera": args.camera }), json!(stats))
+    };
+    Ok(capture_report(&outcome, source, pipeline, &timings, hints))
+}
+
+fn capture_report(
+    outcome: &CaptureOutcome,
+    source: Value,
+    pipeline: Value,
+    timings: &[StageTimings],
+    hints: BTreeMap<&'static str, u32>,
+) -> Value {
+    let mean = |stage: fn(&StageTimings) -> f64| {
+        let n = timings.len().max(1) as f64;
+        timings.iter().map(stage).sum::<f64>() / n
+    };
+    json!({
+        "source": source,
+        "frames": outcome.frames_analysed,
+        "liveness": outcome.liveness,
+        "texture_liveness": outcome.texture,
+        "challenge": outcome.challenge,
+        "match": outcome.matching,
+        "best": outcome.best,
+        "best_frame_bytes": outcome.best_jpeg.as_ref().map(Vec::len),
+        "hints": hints,
+        "pipeline": pipeline,
+        "timings_ms": {
+            "detection": mean(|t| t.detection_ms),
+            "quality": mean(|t| t.quality_ms),
+            "liveness": mean(|t| t.liveness_ms),
+            "embedding": mean(|t| t.embedding_ms),
+            "total": mean(|t| t.total_ms),
+        },
+    })
+}
+
+/// The face of a reference portrait file.
+fn reference_face(analyzer: &FaceAnalyzer, path: &Path) -> Result<ReferenceFace, Failure> {
+    analyzer.reference(&decode(path)?).map_err(|e| match e {
+        FaceError::NoFace | FaceError::MultipleFaces(_) => {
+            Failure::new(Code::FaceNotCaptured, format!("{}: {e}", path.display()))
+        }
+        other => Failure::new(Code::Internal, other),
+    })
 }
 
 /// Reads and decodes a face image file; the encoded bytes are wiped after.

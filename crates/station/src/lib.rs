@@ -13,6 +13,7 @@ pub mod enroll;
 pub mod face;
 pub mod failure;
 pub mod identity;
+pub mod live_face;
 pub mod paths;
 pub mod queue;
 pub mod voice;

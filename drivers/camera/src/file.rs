@@ -61,7 +61,7 @@ pub struct FileSource {
 enum Reader {
     Mjpeg(BufReader<File>),
     Y4m {
-        decoder: Box<::y4m::Decoder<std::io::Chain<std::io::Cursor<Vec<u8>>, BufReader<File>>>>,
+        decoder: Box<y4m::Decoder<BufReader<File>>>,
         format: PixelFormat,
         width: u32,
         height: u32,

@@ -114,10 +114,12 @@ impl RawFrame {
                         self.height
                     )));
                 }
-                if format == PixelFormat::Nv12 && (self.width % 2 != 0 || self.height % 2 != 0) {
+                if format == PixelFormat::Nv12
+                    && (!self.width.is_multiple_of(2) || !self.height.is_multiple_of(2))
+                {
                     return Err(bad("NV12 needs an even width and height".into()));
                 }
-                if format == PixelFormat::Yuyv && self.width % 2 != 0 {
+                if format == PixelFormat::Yuyv && !self.width.is_multiple_of(2) {
                     return Err(bad("YUYV needs an even width".into()));
                 }
                 (self.width, self.height)

@@ -9,6 +9,9 @@ use y4m::Colorspace;
 
 use crate::raw::{MAX_DIMENSION, PixelFormat};
 
+/// The decoder, reading the header line again before the rest.
+pub type Decoder<R> = y4m::Decoder<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>;
+
 /// A Y4M stream's header, checked before the decoder allocates a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Y4mHeader {
@@ -20,15 +23,7 @@ pub struct Y4mHeader {
 /// Reads the header line and checks the size the stream announces, then
 /// opens the decoder on the same bytes. The y4m decoder multiplies the
 /// announced sizes unchecked, so a hostile header must stop here.
-pub fn open<R: BufRead>(
-    mut input: R,
-) -> Result<
-    (
-        Y4mHeader,
-        y4m::Decoder<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>,
-    ),
-    String,
-> {
+pub fn open<R: BufRead>(mut input: R) -> Result<(Y4mHeader, Decoder<R>), String> {
     let mut line = Vec::new();
     (&mut input)
         .take(1024)
@@ -77,11 +72,11 @@ pub fn target_format(
     match colorspace {
         Colorspace::Cmono => Ok(PixelFormat::Gray),
         Colorspace::C420 | Colorspace::C420jpeg | Colorspace::C420paldv | Colorspace::C420mpeg2
-            if width % 2 == 0 && height % 2 == 0 =>
+            if width.is_multiple_of(2) && height.is_multiple_of(2) =>
         {
             Ok(PixelFormat::Nv12)
         }
-        Colorspace::C422 | Colorspace::C444 if width % 2 == 0 => Ok(PixelFormat::Yuyv),
+        Colorspace::C422 | Colorspace::C444 if width.is_multiple_of(2) => Ok(PixelFormat::Yuyv),
         other => Err(format!(
             "{other:?} at {width}x{height} is not supported (8-bit 4:2:0, 4:2:2, 4:4:4 or mono, even sizes)"
         )),

@@ -1,5 +1,8 @@
 //! The pipeline fans frames out, survives its sources, and leaks nothing.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,13 +36,13 @@ impl Synthetic {
 
 impl FrameSource for Synthetic {
     fn next_frame(&mut self) -> Result<Option<Frame>, CameraError> {
-        if let Some((limit, error)) = &self.limit {
-            if self.served >= *limit {
-                return match error {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(None),
-                };
-            }
+        if let Some((limit, error)) = &self.limit
+            && self.served >= *limit
+        {
+            return match error {
+                Some(e) => Err(e.clone()),
+                None => Ok(None),
+            };
         }
         std::thread::sleep(self.interval);
         let y = 16 + (self.served % 200) as u8;
@@ -234,7 +237,7 @@ fn undecodable_frames_are_skipped_then_count_as_a_failure() {
     impl FrameSource for Garbage {
         fn next_frame(&mut self) -> Result<Option<Frame>, CameraError> {
             self.0 += 1;
-            let bytes = if self.0 % 2 == 0 {
+            let bytes = if self.0.is_multiple_of(2) {
                 vec![1, 2, 3]
             } else {
                 vec![9; 16 * 8 * 2]

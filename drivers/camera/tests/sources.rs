@@ -1,5 +1,8 @@
 //! File sources decode through the camera path to the pixels that went in.
 
+// In tests a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -213,6 +213,11 @@ impl FaceAnalyzer {
         })
     }
 
+    /// The embedding of `face` in `frame`, for a frame analysed without it.
+    pub fn embed(&self, frame: &Frame, face: &Face) -> Result<Embedding, FaceError> {
+        self.embedder.embed(frame, face)
+    }
+
     /// Compares two embeddings against the configured threshold.
     pub fn compare(&self, live: &Embedding, reference: &Embedding) -> MatchDecision {
         self.config.matching.compare(live, reference)

@@ -67,6 +67,20 @@ impl Frame {
         Self::try_from(image.into_rgb8())
     }
 
+    /// The frame as a baseline JPEG.
+    pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>, FaceError> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+            .encode(
+                &self.rgb,
+                self.width,
+                self.height,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| FaceError::Encode(e.to_string()))?;
+        Ok(out)
+    }
+
     pub fn width(&self) -> u32 {
         self.width
     }

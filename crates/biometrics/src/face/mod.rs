@@ -6,6 +6,8 @@
 //! other types are what it reports.
 
 mod analyzer;
+mod capture;
+mod challenge;
 mod detect;
 mod embed;
 pub(crate) mod frame;
@@ -16,6 +18,11 @@ use thiserror::Error;
 
 pub use analyzer::{
     AnalyzerConfig, FaceAnalyzer, FaceCheck, FrameAnalysis, ReferenceFace, StageTimings, Stages,
+};
+pub use capture::{CaptureOutcome, CaptureUpdate, FaceSession};
+pub use challenge::{
+    ChallengeFailure, ChallengeReport, ChallengeState, HeadTurnChallenge, HeadTurnConfig,
+    TurnDirection,
 };
 pub use detect::{DetectorConfig, Face};
 pub use embed::{Embedding, MatchConfig, MatchDecision};
@@ -36,6 +43,8 @@ use crate::session::InferenceError;
 pub enum FaceError {
     #[error("the image cannot be decoded: {0}")]
     Decode(String),
+    #[error("the frame cannot be encoded: {0}")]
+    Encode(String),
     #[error("a {width}x{height} RGB frame needs {} bytes, got {bytes}", (*width as u64) * (*height as u64) * 3)]
     InvalidFrame {
         width: u32,

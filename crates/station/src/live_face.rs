@@ -1,0 +1,196 @@
+//! The live face capture: the camera pipeline (capture thread, preview,
+//! latest-frame-wins analysis feed) feeding a [`FaceSession`] on a worker
+//! thread of its own, so analysis never slows the preview and the caller
+//! (the window or the CLI) is never blocked.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use biometrics::face::ReferenceFace;
+use biometrics::{CaptureOutcome, CaptureUpdate, FaceAnalyzer, FaceSession, HeadTurnChallenge};
+use camera::{
+    CameraError, CameraSpec, FileOptions, Pipeline, PipelineConfig, PipelineEvent, PreviewFrame,
+};
+
+use crate::failure::{Code, Failure};
+
+/// What to capture from and for how long.
+#[derive(Debug, Clone)]
+pub struct LiveFaceConfig {
+    pub camera: CameraSpec,
+    pub file: FileOptions,
+    pub pipeline: PipelineConfig,
+    /// The capture gives up (with what it has) after this long.
+    pub time_limit: Duration,
+}
+
+/// A capture in progress.
+pub struct LiveFace {
+    pipeline: Option<Pipeline>,
+    worker: Option<JoinHandle<Result<CaptureOutcome, Failure>>>,
+    cancel: Arc<AtomicBool>,
+    last_error: Arc<Mutex<Option<CameraError>>>,
+}
+
+/// The catalogue's word for a camera failure.
+pub fn camera_failure(error: &CameraError) -> Failure {
+    let code = match error {
+        CameraError::NoCamera => Code::NoCamera,
+        CameraError::BadFile { .. } | CameraError::NoImages(_) | CameraError::BadFrame { .. } => {
+            Code::FaceImagesUnreadable
+        }
+        CameraError::BadSpec(_) => Code::InvalidArgument,
+        _ => Code::CameraUnavailable,
+    };
+    Failure::new(code, error)
+}
+
+impl std::fmt::Debug for LiveFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveFace")
+            .field("pipeline", &self.pipeline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveFace {
+    /// Checks that the camera exists, then starts capture and analysis.
+    /// `preview` gets every preview frame and `updates` every analysed
+    /// frame, on the pipeline's and the worker's threads.
+    pub fn start(
+        config: LiveFaceConfig,
+        analyzer: Arc<FaceAnalyzer>,
+        reference: Option<ReferenceFace>,
+        challenge: Option<HeadTurnChallenge>,
+        preview: impl FnMut(PreviewFrame) + Send + 'static,
+        mut updates: impl FnMut(&CaptureUpdate) + Send + 'static,
+    ) -> Result<Self, Failure> {
+        // Fail at once on a camera that is not there, rather than retrying
+        // until the time limit.
+        match &config.camera {
+            CameraSpec::File(_) => {
+                config
+                    .camera
+                    .open(&config.file)
+                    .map_err(|e| camera_failure(&e))?;
+            }
+            CameraSpec::Auto | CameraSpec::Device(_) => {
+                if camera::list_cameras()
+                    .map_err(|e| camera_failure(&e))?
+                    .is_empty()
+                {
+                    return Err(camera_failure(&CameraError::NoCamera));
+                }
+            }
+        }
+        let ended = Arc::new(AtomicBool::new(false));
+        let last_error = Arc::new(Mutex::new(None));
+        let events = {
+            let ended = Arc::clone(&ended);
+            move |event: PipelineEvent| {
+                if event == PipelineEvent::Ended {
+                    ended.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        let opener = {
+            let (spec, options, last_error) = (
+                config.camera.clone(),
+                config.file.clone(),
+                Arc::clone(&last_error),
+            );
+            Box::new(move || {
+                spec.open(&options).inspect_err(|e| {
+                    *last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
+                })
+            })
+        };
+        let pipeline = Pipeline::start(opener, config.pipeline.clone(), preview, events)
+            .map_err(|e| camera_failure(&e))?;
+        let feed = pipeline.analysis();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let cancel = Arc::clone(&cancel);
+            let deadline = Instant::now() + config.time_limit;
+            std::thread::Builder::new()
+                .name("face-analysis".into())
+                .spawn(move || {
+                    let mut session = FaceSession::new(analyzer, reference, challenge);
+                    while !cancel.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        let Some(frame) = feed.next(Duration::from_millis(100)) else {
+                            if ended.load(Ordering::SeqCst) || feed.is_closed() {
+                                break;
+                            }
+                            continue;
+                        };
+                        let at = frame.timestamp;
+                        let (width, height) = (frame.width, frame.height);
+                        // The preview may still hold the frame: copy only then.
+                        let rgb = Arc::try_unwrap(frame).map_or_else(|f| f.rgb.clone(), |f| f.rgb);
+                        let frame = biometrics::Frame::new(width, height, rgb)
+                            .map_err(|e| Failure::new(Code::Internal, e))?;
+                        let update = session
+                            .offer(frame, at)
+                            .map_err(|e| Failure::new(Code::Internal, e))?;
+                        updates(&update);
+                        if session.is_complete() {
+                            break;
+                        }
+                    }
+                    session
+                        .outcome()
+                        .map_err(|e| Failure::new(Code::Internal, e))
+                })
+                .map_err(|e| Failure::new(Code::Internal, format!("cannot start analysis: {e}")))?
+        };
+        Ok(Self {
+            pipeline: Some(pipeline),
+            worker: Some(worker),
+            cancel,
+            last_error,
+        })
+    }
+
+    /// Asks the capture to stop early; [`LiveFace::finish`] then returns what
+    /// was gathered.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits for the analysis to finish, stops the camera, and returns the
+    /// outcome with the pipeline's counters. A capture that never saw a
+    /// frame reports the camera's last error.
+    pub fn finish(mut self) -> Result<(CaptureOutcome, camera::PipelineStats), Failure> {
+        let outcome = match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(Failure::new(
+                Code::Internal,
+                "the face analysis stopped unexpectedly",
+            )),
+        };
+        let stats = self.pipeline.take().map(Pipeline::stop).unwrap_or_default();
+        let outcome = outcome?;
+        let last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(error) = last_error
+            && outcome.frames_analysed == 0
+        {
+            return Err(camera_failure(&error));
+        }
+        Ok((outcome, stats))
+    }
+}
+
+impl Drop for LiveFace {
+    fn drop(&mut self) {
+        self.cancel();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
