@@ -84,7 +84,10 @@ pub use mrz::{DocumentType, Mrz};
 /// The RNG traits the terminal and chip take, re-exported so callers use the
 /// same version.
 pub use rand_core;
-pub use reader::{AccessMethod, ChipVerification, Counters, Progress, ReadOptions, Reader};
+pub use reader::{
+    AccessMethod, ChipVerification, ChunkFallback, ChunkReport, Counters, Progress, ReadOptions,
+    Reader,
+};
 pub use verification::{Verdict, Verification};
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub const SHORT_MAX_LE: usize = 0xDF;
 /// Largest extended Le whose protected response still fits a 65535-byte
 /// frame (vpcd and many readers cap responses there).
 pub const EXTENDED_MAX_LE: usize = 0xFE00;
+/// The chunk sizes a refused READ BINARY steps down through: short APDUs
+/// first, then smaller Le for chips that break on large ones.
+const FALLBACK_LE: [usize; 3] = [SHORT_MAX_LE, 0x80, 0x40];
 /// Offsets above this need READ BINARY with odd INS (B1).
 const MAX_EVEN_OFFSET: usize = 0x7FFF;
 /// The first read of a file: enough for a TLV tag and a 3-byte length.
@@ -90,6 +93,66 @@ pub struct Counters {
     pub bytes_read: u64,
 }
 
+/// One step down of the chunk size during a session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChunkFallback {
+    /// The Le that failed (or that the chip answered short).
+    pub from: usize,
+    pub to: usize,
+    /// What happened, e.g. `the reader refused the command: …`.
+    pub cause: String,
+}
+
+/// How READ BINARY was sized over a session: the Le asked for first, the
+/// Le in use now, and every step between.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChunkReport {
+    pub initial: usize,
+    pub current: usize,
+    pub fallbacks: Vec<ChunkFallback>,
+}
+
+impl ChunkReport {
+    /// Whether the chunks in use need extended-length APDUs.
+    pub fn extended_length(&self) -> bool {
+        self.current > SHORT_MAX_LE
+    }
+}
+
+/// How a refused READ BINARY is undone before a smaller one is tried.
+enum Refusal {
+    /// The chip answered under secure messaging: the counters agree.
+    InSession,
+    /// The reader refused the protected command; only the command's
+    /// increment of the send sequence counter is taken back.
+    NotSent,
+    /// Answered in the clear (by the reader, or the chip without reading
+    /// it): both increments are taken back.
+    Unprotected,
+}
+
+/// Whether a failed READ BINARY may pass with a smaller Le, and how to
+/// undo it: 6700 (wrong length), 6Cxx, or the reader refusing it.
+fn refusal(error: &Error) -> Option<(Refusal, String)> {
+    let length_status = |sw: StatusWord| sw == StatusWord::WRONG_LENGTH || sw.sw1() == 0x6C;
+    match error {
+        Error::Status { sw, .. } if length_status(*sw) => {
+            Some((Refusal::InSession, format!("the chip answered {sw}")))
+        }
+        Error::SecureMessaging(crate::sm::SmError::Refused(sw)) if length_status(*sw) => Some((
+            Refusal::Unprotected,
+            format!("{sw} came back outside secure messaging"),
+        )),
+        Error::Transmit(e @ TransmitError::Rejected(_)) => Some((Refusal::NotSent, e.to_string())),
+        _ => None,
+    }
+}
+
+/// The next smaller chunk size below `le`, if any is left.
+fn smaller_le(le: usize) -> Option<usize> {
+    FALLBACK_LE.into_iter().find(|candidate| *candidate < le)
+}
+
 /// Progress of one file read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -128,6 +191,7 @@ pub struct Reader<'a, C: CardChannel + ?Sized> {
     options: ReadOptions,
     card_access: Option<Vec<u8>>,
     bytes_read: u64,
+    chunks: ChunkReport,
 }
 
 impl<C: CardChannel + ?Sized> std::fmt::Debug for Reader<'_, C> {
@@ -180,7 +244,9 @@ fn read_card_access<C: CardChannel + ?Sized>(
     let total = header.total_len().min(options.max_file_len);
     let mut content = first.data;
     while content.len() < total && content.len() <= MAX_EVEN_OFFSET {
-        let want = (total - content.len()).min(options.max_le);
+        // EF.CardAccess is small: short APDUs cost nothing here and pass
+        // every reader.
+        let want = (total - content.len()).min(options.max_le.min(SHORT_MAX_LE));
         let next = plain(content.len(), want)?;
         if next.data.is_empty() || !(next.sw.is_success() || next.sw == END_OF_FILE) {
             break;
@@ -237,6 +303,11 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             options,
             card_access,
             bytes_read: 0,
+            chunks: ChunkReport {
+                initial: options.max_le,
+                current: options.max_le,
+                fallbacks: Vec::new(),
+            },
         };
         if matches!(access, AccessMethod::Pace(_)) {
             let response = reader.exchange(&select_application())?;
@@ -248,6 +319,19 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
     /// The largest Le in use (lower than asked after a fall-back).
     pub fn max_le(&self) -> usize {
         self.options.max_le
+    }
+
+    /// How READ BINARY was sized so far, with every fall-back.
+    pub fn chunks(&self) -> &ChunkReport {
+        &self.chunks
+    }
+
+    /// Uses chunks of at most `to` bytes from now on.
+    fn step_down(&mut self, from: usize, to: usize, cause: String) {
+        tracing::debug!(from, to, %cause, "READ BINARY chunk size reduced");
+        self.options.max_le = to;
+        self.chunks.current = to;
+        self.chunks.fallbacks.push(ChunkFallback { from, to, cause });
     }
 
     pub fn access(&self) -> AccessMethod {
@@ -360,17 +444,33 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
         while content.len() < total {
             let want = (total - content.len()).min(self.options.max_le);
             let chunk = match self.read_chunk(content.len(), want) {
-                Err(Error::Status { sw, .. })
-                    if sw == StatusWord::WRONG_LENGTH && want > SHORT_MAX_LE =>
-                {
-                    // The chip or reader does not take extended length: go on
-                    // with short APDUs for the rest of the session.
-                    tracing::debug!("extended length refused; falling back to short APDUs");
-                    self.options.max_le = SHORT_MAX_LE;
+                Err(e) => {
+                    // A reader without extended length, or a chip that breaks
+                    // on large Le: undo the refused command and go on with
+                    // smaller chunks for the rest of the session.
+                    let (Some((how, cause)), Some(smaller)) = (refusal(&e), smaller_le(want))
+                    else {
+                        return Err(e);
+                    };
+                    match how {
+                        Refusal::InSession => {}
+                        Refusal::NotSent => self.sm.rewind(1),
+                        Refusal::Unprotected => self.sm.rewind(2),
+                    }
+                    self.step_down(want, smaller, cause);
                     continue;
                 }
-                other => other?,
+                Ok(chunk) => chunk,
             };
+            let remaining = total - content.len() - want.min(chunk.len());
+            if chunk.len() < want && remaining > 0 && chunk.len() < self.options.max_le {
+                // The largest Le this chip answers: ask for no more.
+                self.step_down(
+                    want,
+                    chunk.len(),
+                    format!("the chip answered {} of {want} bytes", chunk.len()),
+                );
+            }
             content.extend_from_slice(chunk.get(..want.min(chunk.len())).unwrap_or_default());
             progress(Progress {
                 file,
@@ -546,6 +646,13 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
     ) -> Result<BTreeMap<LdsFile, Vec<u8>>, Error> {
         let mut files = BTreeMap::new();
         if let Some(card_access) = self.card_access.clone() {
+            // Read in the clear before access control; reported here so
+            // every file of the document shows progress.
+            progress(Progress {
+                file: LdsFile::CardAccess,
+                read: card_access.len(),
+                total: card_access.len(),
+            });
             files.insert(LdsFile::CardAccess, card_access);
         }
         let Some(com) = self.read_file(LdsFile::Com, progress)? else {

@@ -93,6 +93,7 @@ fn options() -> emrtd::specimen::SpecimenOptions {
                 .concat(),
             ),
             national_name: None,
+            additional_details: None,
             access: AccessOptions::default(),
             active_authentication: Some(AaKeyKind::EcdsaP256),
             chip_authentication: Some((
@@ -101,6 +102,7 @@ fn options() -> emrtd::specimen::SpecimenOptions {
             )),
             signature: SodSignature::EcdsaP256,
             lds_hash: emrtd::keys::HashAlgorithm::Sha1,
+            revoked_document_signer: false,
         }
     }
 }

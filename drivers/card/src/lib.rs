@@ -30,6 +30,11 @@ pub enum TransmitError {
     MalformedResponse,
     #[error("the card kept asking for GET RESPONSE beyond {0} bytes")]
     ResponseTooLong(usize),
+    /// The reader refused the command without passing it on, as readers
+    /// that take no extended-length APDUs do: the card never saw it, so
+    /// the session with the card is intact and a shorter command may pass.
+    #[error("the reader refused the command: {0}")]
+    Rejected(String),
     #[error("card transport failed: {0}")]
     Transport(String),
 }

@@ -198,6 +198,14 @@ impl CardChannel for PcscCard {
             Err(pcsc::Error::ReaderUnavailable) | Err(pcsc::Error::UnknownReader) => {
                 Err(TransmitError::ReaderGone)
             }
+            // What pcsc-lite and WinSCard answer when the reader's driver
+            // cannot carry an APDU (too long for it, or extended length).
+            Err(
+                e @ (pcsc::Error::InvalidParameter
+                | pcsc::Error::InvalidValue
+                | pcsc::Error::InsufficientBuffer
+                | pcsc::Error::NotTransacted),
+            ) => Err(TransmitError::Rejected(e.to_string())),
             Err(e) => Err(TransmitError::Transport(e.to_string())),
         }
     }
