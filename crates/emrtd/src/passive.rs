@@ -228,7 +228,8 @@ fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, PassiveError> {
         .map(|block| {
             let body = block.split(end.as_str()).next().ok_or(PassiveError::Pem)?;
             let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            <base64ct::Base64 as base64ct::Encoding>::decode_vec(&b64).map_err(|_| PassiveError::Pem)
+            <base64ct::Base64 as base64ct::Encoding>::decode_vec(&b64)
+                .map_err(|_| PassiveError::Pem)
         })
         .collect()
 }
@@ -535,9 +536,11 @@ fn revocation(cert: &Certificate, issuers: &[&Certificate], trust: &TrustStore) 
             continue;
         }
         found.checked += 1;
-        let listed = list.revoked_certificates.iter().flatten().find(|entry| {
-            entry.serial_number == cert.tbs_certificate.serial_number
-        });
+        let listed = list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .find(|entry| entry.serial_number == cert.tbs_certificate.serial_number);
         if let Some(entry) = listed {
             found.revoked_on = Some(entry.revocation_date.to_string());
         }

@@ -131,9 +131,12 @@ enum Refusal {
     Unprotected,
 }
 
-/// Whether a failed READ BINARY may pass with a smaller Le, and how to
-/// undo it: 6700 (wrong length), 6Cxx, or the reader refusing it.
-fn refusal(error: &Error) -> Option<(Refusal, String)> {
+/// Whether a failed READ BINARY of `want` bytes may pass with a smaller
+/// Le, and how to undo it: 6700 (wrong length), 6Cxx, the reader refusing
+/// it, or any transport failure of an extended-length read (a CCID reader
+/// without extended length fails it as it would fail a pulled card; if the
+/// card is gone, the short read fails too and that error stands).
+fn refusal(error: &Error, want: usize) -> Option<(Refusal, String)> {
     let length_status = |sw: StatusWord| sw == StatusWord::WRONG_LENGTH || sw.sw1() == 0x6C;
     match error {
         Error::Status { sw, .. } if length_status(*sw) => {
@@ -144,6 +147,9 @@ fn refusal(error: &Error) -> Option<(Refusal, String)> {
             format!("{sw} came back outside secure messaging"),
         )),
         Error::Transmit(e @ TransmitError::Rejected(_)) => Some((Refusal::NotSent, e.to_string())),
+        Error::Transmit(e @ TransmitError::Transport(_)) if want > SHORT_MAX_LE => {
+            Some((Refusal::NotSent, e.to_string()))
+        }
         _ => None,
     }
 }
@@ -331,7 +337,9 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
         tracing::debug!(from, to, %cause, "READ BINARY chunk size reduced");
         self.options.max_le = to;
         self.chunks.current = to;
-        self.chunks.fallbacks.push(ChunkFallback { from, to, cause });
+        self.chunks
+            .fallbacks
+            .push(ChunkFallback { from, to, cause });
     }
 
     pub fn access(&self) -> AccessMethod {
@@ -448,7 +456,7 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
                     // A reader without extended length, or a chip that breaks
                     // on large Le: undo the refused command and go on with
                     // smaller chunks for the rest of the session.
-                    let (Some((how, cause)), Some(smaller)) = (refusal(&e), smaller_le(want))
+                    let (Some((how, cause)), Some(smaller)) = (refusal(&e, want), smaller_le(want))
                     else {
                         return Err(e);
                     };

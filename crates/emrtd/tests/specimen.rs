@@ -487,7 +487,10 @@ mod passive_authentication {
             "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
             <base64ct::Base64 as base64ct::Encoding>::encode_string(&revoked.crl)
         );
-        for (name, bytes) in [("csca.crl", revoked.crl.clone()), ("list.pem", pem.into_bytes())] {
+        for (name, bytes) in [
+            ("csca.crl", revoked.crl.clone()),
+            ("list.pem", pem.into_bytes()),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("csca.der"), &revoked.csca).unwrap();
             std::fs::write(dir.path().join(name), bytes).unwrap();

@@ -6,10 +6,16 @@
 //! not what an identity document is. Protocol crates talk to a
 //! [`CardChannel`]; the real backend is PC/SC (feature `pcsc`, module
 //! [`reader`]); [`vpcd`] puts any [`VirtualCard`] into pcscd's virtual reader so
-//! the whole stack runs without hardware.
+//! the whole stack runs without hardware. [`events`] delivers reader and
+//! card arrivals and departures as they happen; [`limits`] keeps what each
+//! reader can carry, and [`atr`] reads what a card says about it.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
+pub mod atr;
+#[cfg(feature = "pcsc")]
+pub mod events;
+pub mod limits;
 #[cfg(feature = "pcsc")]
 pub mod reader;
 pub mod vpcd;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use card::events::{CardEvent, Monitor};
 use card::reader::{ReaderError, Readers};
 use card::vpcd::{ServeEnd, VpcdBridge};
 use card::{CardChannel, CommandApdu, StatusWord, TransmitError, VirtualCard};
@@ -39,6 +40,9 @@ impl VirtualCard for Mirror {
 /// tests of other crates that use the first.
 const PORT: u16 = 35964;
 
+/// The tests of this file take turns at the reader.
+static READER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn vpcd_reader_name(readers: &Readers) -> String {
     readers
         .list()
@@ -54,6 +58,7 @@ fn virtual_card_answers_through_pcscd() {
     if !testbed::require(Service::Pcscd) {
         return;
     }
+    let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
     let readers = Readers::establish().unwrap();
     let name = vpcd_reader_name(&readers);
 
@@ -117,4 +122,68 @@ fn virtual_card_answers_through_pcscd() {
         Err(ReaderError::NoCard(_)) => {}
         other => panic!("expected no card after removal, got {other:?}"),
     }
+}
+
+/// The next event about `reader`, skipping the other readers' events.
+fn next_event(monitor: &Monitor, reader: &str) -> CardEvent {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match monitor.recv_timeout(left) {
+            Some(
+                CardEvent::CardInserted { reader: r, .. }
+                | CardEvent::CardRemoved { reader: r }
+                | CardEvent::ReaderAdded { reader: r }
+                | CardEvent::ReaderRemoved { reader: r },
+            ) if r != reader => continue,
+            Some(event) => return event,
+            None => break,
+        }
+    }
+    panic!("no event for {reader} within 10 s")
+}
+
+#[test]
+fn insertion_and_removal_arrive_as_events_in_order() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
+    let readers = Readers::establish().unwrap();
+    let name = vpcd_reader_name(&readers);
+    let monitor = Monitor::start().unwrap();
+    // vpcd's readers are fixed while pcscd runs: both are there, ours empty.
+    let initial = monitor.initial();
+    assert!(
+        initial.iter().any(|r| r.name == name && !r.card_present),
+        "{initial:?}"
+    );
+    assert!(initial.len() >= 2, "{initial:?}");
+
+    for round in 0..2 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let card_stop = stop.clone();
+        let card = std::thread::spawn(move || {
+            let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
+            bridge.serve(&mut Mirror, &card_stop).unwrap()
+        });
+        assert_eq!(
+            next_event(&monitor, &name),
+            CardEvent::CardInserted {
+                reader: name.clone(),
+                atr: "3B888001000000000000000009".into(),
+            },
+            "round {round}"
+        );
+        stop.store(true, Ordering::Release);
+        assert_eq!(card.join().unwrap(), ServeEnd::Stopped);
+        assert_eq!(
+            next_event(&monitor, &name),
+            CardEvent::CardRemoved {
+                reader: name.clone()
+            },
+            "round {round}"
+        );
+    }
+    // Stopping cancels the wait and joins the thread; nothing is left over.
+    monitor.stop();
 }

@@ -102,7 +102,7 @@ fn reader_failure(e: ReaderError) -> Failure {
         ReaderError::UnknownReader(_) => Failure::new(Code::ReaderNotFound, e),
         ReaderError::Busy(_) => Failure::new(Code::CardBusy, e),
         ReaderError::Unresponsive(_) => Failure::new(Code::ChipError, e),
-        ReaderError::Pcsc(_) => Failure::new(Code::PcscUnavailable, e),
+        ReaderError::Pcsc(_) | ReaderError::Watch(_) => Failure::new(Code::PcscUnavailable, e),
     }
 }
 

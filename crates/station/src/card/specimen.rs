@@ -163,7 +163,9 @@ pub fn options(args: &SpecimenArgs) -> Result<SpecimenOptions, Failure> {
     if let Some(date) = &args.date_of_issue
         && !(date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(invalid(format!("--date-of-issue {date}: expected YYYYMMDD")));
+        return Err(invalid(format!(
+            "--date-of-issue {date}: expected YYYYMMDD"
+        )));
     }
     let additional_details = (args.issuing_authority.is_some() || args.date_of_issue.is_some())
         .then(|| AdditionalDocumentDetails {
