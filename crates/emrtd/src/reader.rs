@@ -58,10 +58,26 @@ impl Default for ReadOptions {
     }
 }
 
+/// What secure messaging adds around READ BINARY data: DO'87' (header,
+/// padding indicator, up to a block of padding), DO'99', DO'8E' and the
+/// status word.
+pub const SM_RESPONSE_OVERHEAD: usize = 4 + 1 + 16 + 4 + 10 + 2;
+
 impl ReadOptions {
     pub fn extended() -> Self {
         Self {
             max_le: EXTENDED_MAX_LE,
+            ..Self::default()
+        }
+    }
+
+    /// Extended length, in chunks whose protected responses fit in
+    /// `max_apdu` bytes (short ones when nothing larger fits).
+    pub fn within(max_apdu: usize) -> Self {
+        Self {
+            max_le: max_apdu
+                .saturating_sub(SM_RESPONSE_OVERHEAD)
+                .clamp(SHORT_MAX_LE, EXTENDED_MAX_LE),
             ..Self::default()
         }
     }

@@ -98,6 +98,18 @@ pub trait VirtualCard: Send {
     fn process(&mut self, command: &[u8]) -> Vec<u8>;
 }
 
+impl<T: VirtualCard + ?Sized> VirtualCard for Box<T> {
+    fn atr(&self) -> Vec<u8> {
+        (**self).atr()
+    }
+    fn reset(&mut self) {
+        (**self).reset();
+    }
+    fn process(&mut self, command: &[u8]) -> Vec<u8> {
+        (**self).process(command)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
