@@ -112,7 +112,7 @@ pub struct Counters {
 /// One step down of the chunk size during a session.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChunkFallback {
-    /// The Le that failed (or that the chip answered short).
+    /// The Le that failed.
     pub from: usize,
     pub to: usize,
     /// What happened, e.g. `the reader refused the command: …`.
@@ -486,15 +486,6 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
                 }
                 Ok(chunk) => chunk,
             };
-            let remaining = total - content.len() - want.min(chunk.len());
-            if chunk.len() < want && remaining > 0 && chunk.len() < self.options.max_le {
-                // The largest Le this chip answers: ask for no more.
-                self.step_down(
-                    want,
-                    chunk.len(),
-                    format!("the chip answered {} of {want} bytes", chunk.len()),
-                );
-            }
             content.extend_from_slice(chunk.get(..want.min(chunk.len())).unwrap_or_default());
             progress(Progress {
                 file,
