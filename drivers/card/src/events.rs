@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -233,6 +233,16 @@ fn statuses(slots: &BTreeMap<String, Slot>) -> Vec<ReaderStatus> {
         .collect()
 }
 
+/// The last event of a monitor that could not go on.
+fn ended(e: ReaderError) -> CardEvent {
+    match e {
+        ReaderError::NoService => CardEvent::ServiceStopped,
+        other => CardEvent::Failed {
+            message: other.to_string(),
+        },
+    }
+}
+
 /// The thread's loop: wait, diff, send, until stopped or the service goes.
 fn run(
     mut watch: Watch,
@@ -243,14 +253,8 @@ fn run(
     while !stop.load(Ordering::Acquire) {
         let changed = match watch.wait(WAIT) {
             Ok(changed) => changed,
-            Err(ReaderError::NoService) => {
-                let _ = tx.send(CardEvent::ServiceStopped);
-                return;
-            }
             Err(e) => {
-                let _ = tx.send(CardEvent::Failed {
-                    message: e.to_string(),
-                });
+                let _ = tx.send(ended(e));
                 return;
             }
         };
@@ -271,16 +275,9 @@ fn run(
         }
         known = now;
         watch.acknowledge();
-        if relist {
-            if let Err(e) = watch.relist() {
-                let _ = tx.send(match e {
-                    ReaderError::NoService => CardEvent::ServiceStopped,
-                    other => CardEvent::Failed {
-                        message: other.to_string(),
-                    },
-                });
-                return;
-            }
+        if relist && let Err(e) = watch.relist() {
+            let _ = tx.send(ended(e));
+            return;
         }
     }
 }
@@ -321,10 +318,7 @@ impl Monitor {
     /// The next event, or `None` if none came within `timeout` (or the
     /// monitor has ended and every event was taken).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<CardEvent> {
-        match self.events.recv_timeout(timeout) {
-            Ok(event) => Some(event),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.events.recv_timeout(timeout).ok()
     }
 
     /// Every event as it comes; the iteration ends when the monitor does.
