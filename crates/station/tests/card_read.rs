@@ -430,6 +430,12 @@ fn progress_by_file(stderr: &str) -> std::collections::BTreeMap<String, Vec<(u64
     files
 }
 
+/// A BAC specimen without chip keys (quick to make), with `extra` options.
+fn quick_bac_specimen(dir: &Path, extra: &[&str]) -> Value {
+    let base = ["--access", "bac", "--aa", "none", "--ca", "none"];
+    specimen(dir, &[&base[..], extra].concat())
+}
+
 #[test]
 fn readers_and_chips_that_refuse_large_reads_are_read_in_smaller_chunks_with_progress() {
     if !testbed::require(Service::Pcscd) {
@@ -438,15 +444,9 @@ fn readers_and_chips_that_refuse_large_reads_are_read_in_smaller_chunks_with_pro
     let _reader = lock_reader();
     let tmp = tempfile::tempdir().unwrap();
     let doc = tmp.path().join("doc");
-    let made = specimen(
+    let made = quick_bac_specimen(
         &doc,
         &[
-            "--access",
-            "bac",
-            "--aa",
-            "none",
-            "--ca",
-            "none",
             "--issuing-authority",
             "Utopia Passport Office",
             "--date-of-issue",
@@ -568,18 +568,7 @@ fn a_document_signer_on_its_cscas_crl_is_revoked_and_a_forged_crl_is_ignored() {
     let _reader = lock_reader();
     let tmp = tempfile::tempdir().unwrap();
     let doc = tmp.path().join("doc");
-    let made = specimen(
-        &doc,
-        &[
-            "--access",
-            "bac",
-            "--aa",
-            "none",
-            "--ca",
-            "none",
-            "--revoke-document-signer",
-        ],
-    );
+    let made = quick_bac_specimen(&doc, &["--revoke-document-signer"]);
     let key = made["mrz_key"].as_str().unwrap().to_owned();
     let trust = trust_store(&made);
     assert!(trust.join("csca.crl").is_file());
