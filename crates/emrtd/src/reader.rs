@@ -212,6 +212,8 @@ pub struct Reader<'a, C: CardChannel + ?Sized> {
     access: AccessMethod,
     options: ReadOptions,
     card_access: Option<Vec<u8>>,
+    /// Why PACE failed when BAC opened the chip instead.
+    pace_failure: Option<String>,
     bytes_read: u64,
     chunks: ChunkReport,
 }
@@ -233,6 +235,17 @@ fn expect_success(response: &ResponseApdu, command: &'static str) -> Result<(), 
             command,
             sw: response.sw,
         })
+    }
+}
+
+/// Whether BAC may be tried after PACE failed this way: not when the key
+/// was wrong (63xx, a wrong token: BAC would only count another failure),
+/// the chip blocked it (6983), or the transport failed.
+fn bac_may_follow(error: &Error) -> bool {
+    match error {
+        Error::Transmit(_) | Error::Pace(crate::pace::PaceError::TokenMismatch) => false,
+        Error::Status { sw, .. } => sw.sw1() != 0x63 && *sw != StatusWord::AUTHENTICATION_BLOCKED,
+        _ => true,
     }
 }
 
@@ -302,11 +315,23 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             .as_deref()
             .and_then(|ca| PaceInfo::parse_card_access(ca).ok())
             .and_then(|infos| infos.first().copied());
-        let (sm, access) = match pace {
-            Some(info) => {
-                let sm = terminal::establish(&mut channel, info, key, rng)?;
-                (sm, AccessMethod::Pace(info))
-            }
+        let mut pace_failure = None;
+        let pace_session = match pace {
+            Some(info) => match terminal::establish(&mut channel, info, key, rng) {
+                Ok(sm) => Some((sm, info)),
+                // ICAO 9303-11 §4.2: a terminal may fall back to BAC when
+                // PACE fails, if it holds the MRZ.
+                Err(e) if bac_may_follow(&e) && key.bac_key_seed().is_some() => {
+                    tracing::info!("PACE failed ({e}); falling back to BAC");
+                    pace_failure = Some(e.to_string());
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let (sm, access) = match pace_session {
+            Some((sm, info)) => (sm, AccessMethod::Pace(info)),
             None => {
                 let seed = key
                     .bac_key_seed()
@@ -324,6 +349,7 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             access,
             options,
             card_access,
+            pace_failure,
             bytes_read: 0,
             chunks: ChunkReport {
                 initial: options.max_le,
@@ -360,6 +386,11 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
 
     pub fn access(&self) -> AccessMethod {
         self.access
+    }
+
+    /// Why PACE failed, when the chip offered it and BAC opened it instead.
+    pub fn pace_failure(&self) -> Option<&str> {
+        self.pace_failure.as_deref()
     }
 
     pub fn counters(&self) -> Counters {

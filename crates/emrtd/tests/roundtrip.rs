@@ -137,6 +137,16 @@ fn pace_with_can_and_wrong_keys() {
     );
     assert_eq!(channel.0.failed_attempts(), 1);
 
+    // A wrong MRZ for PACE is not tried again with BAC.
+    let mut channel = Loopback(VirtualChip::new(config.clone()));
+    let wrong = AccessKey::Mrz("L898902C3:740812:120416".parse().unwrap());
+    let err = Reader::open(&mut channel, &wrong, ReadOptions::default(), &mut OsRng).unwrap_err();
+    assert!(
+        matches!(err, emrtd::Error::Status { sw, .. } if sw.0 == 0x6300),
+        "{err}"
+    );
+    assert_eq!(channel.0.failed_attempts(), 1);
+
     // BAC with a wrong MRZ
     let mut channel = Loopback(VirtualChip::new(common::config()));
     let wrong = AccessKey::Mrz("L898902C3:740812:120416".parse().unwrap());
@@ -337,4 +347,49 @@ fn chips_that_break_on_large_le_are_read_in_ever_smaller_chunks() {
         matches!(err, emrtd::Error::Status { sw, .. } if sw == card::StatusWord::WRONG_LENGTH),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_chip_refusing_the_pace_it_offers_is_opened_with_bac() {
+    let info = PaceInfo {
+        protocol: PaceProtocol {
+            cipher: CipherAlgorithm::Aes128,
+        },
+        curve: Curve::NistP256,
+    };
+    // EF.CardAccess offers PACE, but the chip answers MSE:Set AT with 6D00.
+    let mut config = common::config();
+    config
+        .profile
+        .insert(LdsFile::CardAccess, PaceInfo::card_access(&[info]));
+    config.pace.clear();
+    let mut channel = Loopback(VirtualChip::new(config.clone()));
+    let mut reader =
+        Reader::open(&mut channel, &key(), ReadOptions::default(), &mut OsRng).unwrap();
+    assert_eq!(reader.access(), AccessMethod::Bac);
+    let why = reader.pace_failure().unwrap();
+    assert!(why.contains("MSE:Set AT") && why.contains("6D00"), "{why}");
+    let files = reader.read_document(&mut |_| {}).unwrap();
+    assert_eq!(
+        files[&LdsFile::Dg(1)],
+        common::profile().get(LdsFile::Dg(1)).unwrap()
+    );
+    // With the CAN there is no BAC to fall back to.
+    let mut channel = Loopback(VirtualChip::new(config));
+    let can = AccessKey::Can(Can::new("123456").unwrap());
+    let err = Reader::open(&mut channel, &can, ReadOptions::default(), &mut OsRng).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            emrtd::Error::Status {
+                command: "MSE:Set AT",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A chip that does PACE gives no reason to fall back.
+    let mut channel = Loopback(VirtualChip::new(common::config().with_pace(vec![info])));
+    let reader = Reader::open(&mut channel, &key(), ReadOptions::default(), &mut OsRng).unwrap();
+    assert_eq!(reader.pace_failure(), None);
 }

@@ -226,6 +226,7 @@ fn pace_id_card_read_with_can_or_mrz_uses_the_data_dirs_trust_store() {
     let _sim = Simulator::profile(&doc);
     let report = read_ok(&data, &["--can", "654321"]);
     assert_eq!(report["access"], "PACE-ECDH-GM-AES-128");
+    assert_eq!(report["pace_failure"], Value::Null);
     assert_eq!(report["document"]["document_type"], "TD1");
     assert_eq!(report["document"]["document_number"], "D23145890");
     assert_eq!(report["document"]["sex"], "<");

@@ -261,6 +261,8 @@ pub struct ChipRead {
     pub passive: Verification,
     pub chip: ChipVerification,
     pub access: &'static str,
+    /// Why PACE failed, when BAC opened the chip instead.
+    pub pace_failure: Option<String>,
     pub trust_dir: Option<PathBuf>,
     pub apdus: u64,
     pub bytes_read: u64,
@@ -363,6 +365,7 @@ pub fn read_chip(
         .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
     let counters = reader.counters();
     let access = reader.access().name();
+    let pace_failure = reader.pace_failure().map(str::to_owned);
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     drop(reader);
     drop(channel);
@@ -371,6 +374,7 @@ pub fn read_chip(
         passive,
         chip,
         access,
+        pace_failure,
         trust_dir,
         apdus: counters.apdus,
         bytes_read: counters.bytes_read,
@@ -438,6 +442,7 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
         "reader": reader,
         "document": document(files)?,
         "access": read.access,
+        "pace_failure": read.pace_failure,
         "files": files.keys().map(|f| f.name()).collect::<Vec<_>>(),
         "verification": {
             "passive": read.passive,
