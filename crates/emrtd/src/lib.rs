@@ -2,7 +2,8 @@
 //! (ECDH generic mapping), secure messaging (3DES and AES), the terminal
 //! that reads a chip, and a virtual chip that answers like one. The
 //! document checks: Passive Authentication ([`passive`]: EF.SOD, DG hashes,
-//! Document Signer, CSCA trust store), Active Authentication ([`aa`]) and
+//! Document Signer, CSCA trust store with master lists and CRLs), Active
+//! Authentication ([`aa`]) and
 //! Chip Authentication ([`ca`]), each ending in a [`Verification`]. And
 //! [`specimen`] documents: self-consistent virtual documents with a test PKI.
 //!

@@ -72,12 +72,17 @@ impl ReadOptions {
     }
 
     /// Extended length, in chunks whose protected responses fit in
-    /// `max_apdu` bytes (short ones when nothing larger fits).
+    /// `max_apdu` bytes; short APDUs when no chunk larger than a short
+    /// APDU's fits (a Le up to 256 is a short APDU, whose protected
+    /// response holds [`SHORT_MAX_LE`] bytes at most).
     pub fn within(max_apdu: usize) -> Self {
+        let room = max_apdu.saturating_sub(SM_RESPONSE_OVERHEAD);
         Self {
-            max_le: max_apdu
-                .saturating_sub(SM_RESPONSE_OVERHEAD)
-                .clamp(SHORT_MAX_LE, EXTENDED_MAX_LE),
+            max_le: if room > card::apdu::SHORT_LE_MAX {
+                room.min(EXTENDED_MAX_LE)
+            } else {
+                SHORT_MAX_LE
+            },
             ..Self::default()
         }
     }
@@ -715,5 +720,26 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             }
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_fit_the_readers_buffer() {
+        // A short-APDU reader (261 bytes) and one a little larger: short.
+        assert_eq!(ReadOptions::within(261).max_le, SHORT_MAX_LE);
+        assert_eq!(ReadOptions::within(271).max_le, SHORT_MAX_LE);
+        // An extended-length reader's buffer, less the SM overhead.
+        assert_eq!(
+            ReadOptions::within(1024).max_le,
+            1024 - SM_RESPONSE_OVERHEAD
+        );
+        assert_eq!(ReadOptions::within(1 << 20).max_le, EXTENDED_MAX_LE);
+        assert_eq!(smaller_le(EXTENDED_MAX_LE), Some(SHORT_MAX_LE));
+        assert_eq!(smaller_le(SHORT_MAX_LE), Some(0x80));
+        assert_eq!(smaller_le(0x40), None);
     }
 }

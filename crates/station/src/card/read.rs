@@ -464,3 +464,49 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
         "millis": read.millis,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_chunk_size_follows_flag_memory_reader_then_default() {
+        let unknown = Capabilities {
+            max_apdu: None,
+            card_extended_length: None,
+        };
+        let short_reader = Capabilities {
+            max_apdu: Some(261),
+            card_extended_length: None,
+        };
+        let big_reader = Capabilities {
+            max_apdu: Some(2048),
+            card_extended_length: Some(true),
+        };
+        let learned = LearnedLimit {
+            extended_length: false,
+            max_le: 128,
+        };
+        let choose = |short, learned, caps: &Capabilities| {
+            let (options, by) = chunk_options(short, learned, caps);
+            (options.max_le, by)
+        };
+        assert_eq!(
+            choose(true, Some(learned), &big_reader),
+            (emrtd::reader::SHORT_MAX_LE, "--short-apdus")
+        );
+        assert_eq!(choose(false, Some(learned), &big_reader), (128, "learned"));
+        assert_eq!(
+            choose(false, None, &short_reader),
+            (emrtd::reader::SHORT_MAX_LE, "reader")
+        );
+        assert_eq!(
+            choose(false, None, &big_reader),
+            (2048 - emrtd::reader::SM_RESPONSE_OVERHEAD, "reader")
+        );
+        assert_eq!(
+            choose(false, None, &unknown),
+            (emrtd::reader::EXTENDED_MAX_LE, "default")
+        );
+    }
+}
