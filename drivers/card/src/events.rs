@@ -177,10 +177,11 @@ impl Watch {
         match self.context.get_status_change(timeout, &mut self.states) {
             Ok(()) => Ok(true),
             Err(pcsc::Error::Timeout) | Err(pcsc::Error::Cancelled) => Ok(false),
-            // A reader left between listing and waiting.
+            // A reader left between listing and waiting: the list without
+            // it is a change to report.
             Err(pcsc::Error::UnknownReader) => {
                 self.relist()?;
-                Ok(false)
+                Ok(true)
             }
             Err(e) => Err(pcsc_error(e)),
         }
