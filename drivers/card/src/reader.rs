@@ -163,6 +163,34 @@ impl Readers {
     }
 }
 
+/// How long a patient connect waits between attempts.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+impl Readers {
+    /// Like [`Readers::connect`], retrying for up to `patience` while the
+    /// card is held by another program (the exclusive connection is
+    /// refused) or does not answer yet (a document still settling on a
+    /// contactless reader).
+    pub fn connect_patiently(
+        &self,
+        reader: &str,
+        patience: Duration,
+    ) -> Result<PcscCard, ReaderError> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match self.connect(reader) {
+                Err(ReaderError::Busy(_) | ReaderError::Unresponsive(_))
+                    if std::time::Instant::now() + RETRY_PAUSE < deadline =>
+                {
+                    tracing::debug!(reader, "card busy or not answering yet; retrying");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 fn c_name(reader: &str) -> Result<CString, ReaderError> {
     CString::new(reader).map_err(|_| ReaderError::UnknownReader(reader.replace('\0', "")))
 }

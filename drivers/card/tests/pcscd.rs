@@ -150,6 +150,12 @@ fn insertion_and_removal_arrive_as_events_in_order() {
     let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
     let readers = Readers::establish().unwrap();
     let name = vpcd_reader_name(&readers);
+    // A card an earlier test pulled may take pcscd a poll to notice.
+    assert!(
+        readers
+            .wait_for_removal(&name, Duration::from_secs(5))
+            .unwrap()
+    );
     let monitor = Monitor::start().unwrap();
     // vpcd's readers are fixed while pcscd runs: both are there, ours empty.
     let initial = monitor.initial();
@@ -186,4 +192,50 @@ fn insertion_and_removal_arrive_as_events_in_order() {
     }
     // Stopping cancels the wait and joins the thread; nothing is left over.
     monitor.stop();
+}
+
+#[test]
+fn a_card_held_by_another_program_is_connected_once_it_is_let_go() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
+    let readers = Readers::establish().unwrap();
+    let name = vpcd_reader_name(&readers);
+    let stop = Arc::new(AtomicBool::new(false));
+    let card_stop = stop.clone();
+    let card = std::thread::spawn(move || {
+        let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
+        bridge.serve(&mut Mirror, &card_stop).unwrap()
+    });
+    assert!(
+        readers
+            .wait_for_card(&name, Duration::from_secs(5))
+            .unwrap()
+    );
+
+    // Another program (its own PC/SC context) holds the card exclusively.
+    let other = Readers::establish().unwrap();
+    let held = other.connect(&name).unwrap();
+    assert!(matches!(readers.connect(&name), Err(ReaderError::Busy(_))));
+    assert!(matches!(
+        readers.connect_patiently(&name, Duration::from_millis(300)),
+        Err(ReaderError::Busy(_))
+    ));
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(held);
+    });
+    let mut channel = readers
+        .connect_patiently(&name, Duration::from_secs(5))
+        .unwrap();
+    release.join().unwrap();
+    let r = channel
+        .transmit(&CommandApdu::new(0, 0xA4, 4, 0x0C).with_data(vec![0xA0, 0, 0, 2, 0x47, 0x10, 1]))
+        .unwrap();
+    assert_eq!(r.sw, StatusWord::SUCCESS);
+    drop(channel);
+    stop.store(true, Ordering::Release);
+    assert_eq!(card.join().unwrap(), ServeEnd::Stopped);
+    std::thread::sleep(Duration::from_millis(300));
 }

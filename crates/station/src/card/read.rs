@@ -138,8 +138,14 @@ fn connect(readers: &Readers, name: &str, wait: Duration) -> Result<PcscCard, Fa
     if !readers.wait_for_card(name, wait).map_err(reader_failure)? {
         return Err(Failure::new(Code::NoCard, format!("none within {wait:?}")));
     }
-    readers.connect(name).map_err(reader_failure)
+    readers
+        .connect_patiently(name, CONNECT_PATIENCE)
+        .map_err(reader_failure)
 }
+
+/// How long a connection is retried while another program holds the card
+/// or it does not answer yet.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The stage a chip error happened in, which decides what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
