@@ -53,6 +53,22 @@ fn vpcd_reader_name(readers: &Readers) -> String {
         .expect("pcscd lists the second vpcd reader")
 }
 
+/// A card being served into the second vpcd reader.
+type Served = std::thread::JoinHandle<(ServeEnd, card::vpcd::ServeStats)>;
+
+/// Puts a [`Mirror`] card into the second vpcd reader until the returned
+/// flag is raised; the thread ends with how serving ended.
+fn insert_mirror() -> (Arc<AtomicBool>, Served) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let card_stop = stop.clone();
+    let card = std::thread::spawn(move || {
+        let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
+        let end = bridge.serve(&mut Mirror, &card_stop).unwrap();
+        (end, bridge.stats())
+    });
+    (stop, card)
+}
+
 #[test]
 fn virtual_card_answers_through_pcscd() {
     if !testbed::require(Service::Pcscd) {
@@ -62,13 +78,7 @@ fn virtual_card_answers_through_pcscd() {
     let readers = Readers::establish().unwrap();
     let name = vpcd_reader_name(&readers);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let card_stop = stop.clone();
-    let card = std::thread::spawn(move || {
-        let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
-        let end = bridge.serve(&mut Mirror, &card_stop).unwrap();
-        (end, bridge.stats())
-    });
+    let (stop, card) = insert_mirror();
 
     assert!(
         readers
@@ -166,12 +176,7 @@ fn insertion_and_removal_arrive_as_events_in_order() {
     assert!(initial.len() >= 2, "{initial:?}");
 
     for round in 0..2 {
-        let stop = Arc::new(AtomicBool::new(false));
-        let card_stop = stop.clone();
-        let card = std::thread::spawn(move || {
-            let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
-            bridge.serve(&mut Mirror, &card_stop).unwrap()
-        });
+        let (stop, card) = insert_mirror();
         assert_eq!(
             next_event(&monitor, &name),
             CardEvent::CardInserted {
@@ -181,7 +186,7 @@ fn insertion_and_removal_arrive_as_events_in_order() {
             "round {round}"
         );
         stop.store(true, Ordering::Release);
-        assert_eq!(card.join().unwrap(), ServeEnd::Stopped);
+        assert_eq!(card.join().unwrap().0, ServeEnd::Stopped);
         assert_eq!(
             next_event(&monitor, &name),
             CardEvent::CardRemoved {
@@ -202,12 +207,7 @@ fn a_card_held_by_another_program_is_connected_once_it_is_let_go() {
     let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
     let readers = Readers::establish().unwrap();
     let name = vpcd_reader_name(&readers);
-    let stop = Arc::new(AtomicBool::new(false));
-    let card_stop = stop.clone();
-    let card = std::thread::spawn(move || {
-        let mut bridge = VpcdBridge::connect(("127.0.0.1", PORT)).unwrap();
-        bridge.serve(&mut Mirror, &card_stop).unwrap()
-    });
+    let (stop, card) = insert_mirror();
     assert!(
         readers
             .wait_for_card(&name, Duration::from_secs(5))
@@ -236,6 +236,6 @@ fn a_card_held_by_another_program_is_connected_once_it_is_let_go() {
     assert_eq!(r.sw, StatusWord::SUCCESS);
     drop(channel);
     stop.store(true, Ordering::Release);
-    assert_eq!(card.join().unwrap(), ServeEnd::Stopped);
+    assert_eq!(card.join().unwrap().0, ServeEnd::Stopped);
     std::thread::sleep(Duration::from_millis(300));
 }
