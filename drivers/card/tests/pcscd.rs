@@ -53,6 +53,19 @@ fn vpcd_reader_name(readers: &Readers) -> String {
         .expect("pcscd lists the second vpcd reader")
 }
 
+/// This test's turn at the second vpcd reader, a PC/SC context and the
+/// reader's name; `None` when the test bed has no pcscd (a skip, or a
+/// failure under CI).
+fn second_reader() -> Option<(std::sync::MutexGuard<'static, ()>, Readers, String)> {
+    if !testbed::require(Service::Pcscd) {
+        return None;
+    }
+    let turn = READER.lock().unwrap_or_else(|e| e.into_inner());
+    let readers = Readers::establish().unwrap();
+    let name = vpcd_reader_name(&readers);
+    Some((turn, readers, name))
+}
+
 /// A card being served into the second vpcd reader.
 type Served = std::thread::JoinHandle<(ServeEnd, card::vpcd::ServeStats)>;
 
@@ -71,12 +84,9 @@ fn insert_mirror() -> (Arc<AtomicBool>, Served) {
 
 #[test]
 fn virtual_card_answers_through_pcscd() {
-    if !testbed::require(Service::Pcscd) {
+    let Some((_turn, readers, name)) = second_reader() else {
         return;
-    }
-    let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
-    let readers = Readers::establish().unwrap();
-    let name = vpcd_reader_name(&readers);
+    };
 
     let (stop, card) = insert_mirror();
 
@@ -154,12 +164,9 @@ fn next_event(monitor: &Monitor, reader: &str) -> CardEvent {
 
 #[test]
 fn insertion_and_removal_arrive_as_events_in_order() {
-    if !testbed::require(Service::Pcscd) {
+    let Some((_turn, readers, name)) = second_reader() else {
         return;
-    }
-    let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
-    let readers = Readers::establish().unwrap();
-    let name = vpcd_reader_name(&readers);
+    };
     // A card an earlier test pulled may take pcscd a poll to notice.
     assert!(
         readers
@@ -201,12 +208,9 @@ fn insertion_and_removal_arrive_as_events_in_order() {
 
 #[test]
 fn a_card_held_by_another_program_is_connected_once_it_is_let_go() {
-    if !testbed::require(Service::Pcscd) {
+    let Some((_turn, readers, name)) = second_reader() else {
         return;
-    }
-    let _turn = READER.lock().unwrap_or_else(|e| e.into_inner());
-    let readers = Readers::establish().unwrap();
-    let name = vpcd_reader_name(&readers);
+    };
     let (stop, card) = insert_mirror();
     assert!(
         readers
