@@ -36,6 +36,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 time cargo_step cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== fuzz targets build"
+# Outside the workspace (cargo-fuzz builds them on their own); checked here
+# so they keep compiling against the parsers they exercise.
+time cargo_step cargo check --manifest-path crates/emrtd/fuzz/Cargo.toml --bins --locked
 echo "== cargo test"
 # Test binaries run one after another: tests of different crates share the
 # two vpcd reader slots.

@@ -1,6 +1,6 @@
 //! The logical data structure: which elementary files an eMRTD holds, their
 //! file and short file identifiers, and the few contents the protocol itself
-//! needs (the MRZ in DG1).
+//! needs (the MRZ in DG1), and the additional document details of DG12.
 
 use crate::mrz::{Mrz, MrzError, Validation};
 use crate::tlv::{self, TlvError};
@@ -146,6 +146,109 @@ pub fn parse_dg1(bytes: &[u8]) -> Result<Mrz, Dg1Error> {
     )?)
 }
 
+/// DG12, the additional document details (ICAO 9303-10 §4.7.12). Every
+/// element is optional; text is UTF-8 (ISO 8859-1 bytes that are not are
+/// shown with replacement characters). The two document images are
+/// reported by size only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AdditionalDocumentDetails {
+    /// 5F19.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuing_authority: Option<String>,
+    /// 5F26, YYYYMMDD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_issue: Option<String>,
+    /// A0 { 02 count, 5F1A name… }.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_persons: Vec<String>,
+    /// 5F1B.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endorsements_and_observations: Option<String>,
+    /// 5F1C.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_or_exit_requirements: Option<String>,
+    /// 5F1D, bytes of the image of the front of the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub front_image_bytes: Option<usize>,
+    /// 5F1E, bytes of the image of the rear of the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rear_image_bytes: Option<usize>,
+    /// 5F55, yyyymmddhhmmss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personalization_time: Option<String>,
+    /// 5F56.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personalization_system_serial: Option<String>,
+}
+
+fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
+/// Parses DG12 (`6C { 5C tag list, elements… }`). Unknown elements are
+/// skipped; a malformed structure is an error.
+pub fn parse_dg12(bytes: &[u8]) -> Result<AdditionalDocumentDetails, TlvError> {
+    let dg12 = tlv::expect(bytes, 0x6C)?;
+    let mut details = AdditionalDocumentDetails::default();
+    for element in dg12.children() {
+        let element = element?;
+        let value = element.value;
+        match element.tag {
+            0x5F19 => details.issuing_authority = Some(text(value)),
+            0x5F26 => details.date_of_issue = Some(text(value)),
+            0xA0 => {
+                for person in element.children() {
+                    let person = person?;
+                    if person.tag == 0x5F1A {
+                        details.other_persons.push(text(person.value));
+                    }
+                }
+            }
+            0x5F1B => details.endorsements_and_observations = Some(text(value)),
+            0x5F1C => details.tax_or_exit_requirements = Some(text(value)),
+            0x5F1D => details.front_image_bytes = Some(value.len()),
+            0x5F1E => details.rear_image_bytes = Some(value.len()),
+            0x5F55 => details.personalization_time = Some(text(value)),
+            0x5F56 => details.personalization_system_serial = Some(text(value)),
+            _ => {}
+        }
+    }
+    Ok(details)
+}
+
+/// Builds DG12 with the text elements of `details` (images are not
+/// encoded: only their sizes are kept), for specimens and tests.
+pub fn encode_dg12(details: &AdditionalDocumentDetails) -> Vec<u8> {
+    let texts = [
+        (0x5F19u32, &details.issuing_authority),
+        (0x5F26, &details.date_of_issue),
+        (0x5F1B, &details.endorsements_and_observations),
+        (0x5F1C, &details.tax_or_exit_requirements),
+        (0x5F55, &details.personalization_time),
+        (0x5F56, &details.personalization_system_serial),
+    ];
+    let mut tags = Vec::new();
+    let mut elements = Vec::new();
+    for (tag, value) in texts {
+        if let Some(value) = value {
+            tags.extend_from_slice(&(tag as u16).to_be_bytes());
+            elements.push(tlv::encode(tag, value.as_bytes()));
+        }
+    }
+    if !details.other_persons.is_empty() {
+        tags.push(0xA0);
+        let count = u8::try_from(details.other_persons.len()).unwrap_or(u8::MAX);
+        let mut persons = tlv::encode(0x02, &[count]);
+        for name in details.other_persons.iter().take(usize::from(count)) {
+            persons.extend(tlv::encode(0x5F1A, name.as_bytes()));
+        }
+        elements.push(tlv::encode(0xA0, &persons));
+    }
+    let mut content = tlv::encode(0x5C, &tags);
+    content.extend(elements.concat());
+    tlv::encode(0x6C, &content)
+}
+
 /// The data groups EF.COM lists in its tag list (`60 { .. 5C tags }`), in
 /// order, without duplicates; unknown tags are skipped.
 pub fn parse_com(bytes: &[u8]) -> Result<Vec<LdsFile>, TlvError> {
@@ -217,6 +320,36 @@ mod tests {
         assert_eq!(parse_com(&[0x60, 0x00]), Err(TlvError::Missing(0x5C)));
         let groups = [LdsFile::Dg(1), LdsFile::Dg(2), LdsFile::Dg(15)];
         assert_eq!(parse_com(&encode_com(&groups)).unwrap(), groups);
+    }
+
+    #[test]
+    fn dg12_round_trips_and_reads_every_element() {
+        let details = AdditionalDocumentDetails {
+            issuing_authority: Some("上海市公安局出入境管理局".into()),
+            date_of_issue: Some("20240115".into()),
+            other_persons: vec!["ERIKSSON<<LARS".into(), "ERIKSSON<<EVA".into()],
+            endorsements_and_observations: Some("NONE".into()),
+            tax_or_exit_requirements: None,
+            front_image_bytes: None,
+            rear_image_bytes: None,
+            personalization_time: Some("20240110093000".into()),
+            personalization_system_serial: Some("PS-0042".into()),
+        };
+        let encoded = encode_dg12(&details);
+        assert_eq!(parse_dg12(&encoded).unwrap(), details);
+        // 9303-10's layout by hand: authority, date of issue, a front image.
+        let mut content = tlv::encode(0x5C, &[0x5F, 0x19, 0x5F, 0x26, 0x5F, 0x1D]);
+        content.extend(tlv::encode(0x5F19, b"UTOPIA"));
+        content.extend(tlv::encode(0x5F26, b"20200101"));
+        content.extend(tlv::encode(0x5F1D, &[0xFF, 0xD8, 0xFF, 0xD9]));
+        content.extend(tlv::encode(0x5F7F, b"unknown elements are skipped"));
+        let parsed = parse_dg12(&tlv::encode(0x6C, &content)).unwrap();
+        assert_eq!(parsed.issuing_authority.as_deref(), Some("UTOPIA"));
+        assert_eq!(parsed.date_of_issue.as_deref(), Some("20200101"));
+        assert_eq!(parsed.front_image_bytes, Some(4));
+        assert_eq!(parsed.rear_image_bytes, None);
+        assert!(parse_dg12(&[0x6B, 0x00]).is_err());
+        assert!(parse_dg12(&[0x6C, 0x05, 0x5F, 0x19, 0x09, 0x41]).is_err());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! (ECDH generic mapping), secure messaging (3DES and AES), the terminal
 //! that reads a chip, and a virtual chip that answers like one. The
 //! document checks: Passive Authentication ([`passive`]: EF.SOD, DG hashes,
-//! Document Signer, CSCA trust store), Active Authentication ([`aa`]) and
+//! Document Signer, CSCA trust store with master lists and CRLs), Active
+//! Authentication ([`aa`]) and
 //! Chip Authentication ([`ca`]), each ending in a [`Verification`]. And
 //! [`specimen`] documents: self-consistent virtual documents with a test PKI.
 //!
@@ -84,7 +85,10 @@ pub use mrz::{DocumentType, Mrz};
 /// The RNG traits the terminal and chip take, re-exported so callers use the
 /// same version.
 pub use rand_core;
-pub use reader::{AccessMethod, ChipVerification, Counters, Progress, ReadOptions, Reader};
+pub use reader::{
+    AccessMethod, ChipVerification, ChunkFallback, ChunkReport, Counters, Progress, ReadOptions,
+    Reader,
+};
 pub use verification::{Verdict, Verification};
 
 #[cfg(test)]

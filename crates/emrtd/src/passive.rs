@@ -2,7 +2,13 @@
 //! SignedData whose LDSSecurityObject lists a hash of every data group; the
 //! terminal checks the hashes of the groups it read, the Document Signer's
 //! signature over them, and the DSC's chain to a trusted CSCA (from
-//! certificate files or ICAO master lists) at a given time.
+//! certificate files or ICAO master lists) at a given time, and that no CRL
+//! of that CSCA revokes the DSC.
+//!
+//! A CRL counts only when its issuing CSCA's signature over it verifies: a
+//! CRL with a bad signature is ignored (logged, and named in the
+//! verdict's `warnings`), so a forged CRL can neither revoke a genuine
+//! Document Signer nor stop a genuine CRL from revoking one.
 
 use crate::keys::{HashAlgorithm, PublicKey};
 use crate::lds::LdsFile;
@@ -18,6 +24,7 @@ use std::path::Path;
 use std::time::SystemTime;
 use thiserror::Error;
 use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
 
 /// Why a SOD, certificate or trust store file could not be read.
 #[derive(Debug, Error)]
@@ -205,10 +212,26 @@ impl Sod {
     }
 }
 
-/// Trusted CSCA certificates.
+/// Trusted CSCA certificates and the CRLs their issuers published.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     cscas: Vec<Certificate>,
+    crls: Vec<CertificateList>,
+}
+
+/// The base64 bodies of every `-----BEGIN {label}-----` block of `text`.
+fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, PassiveError> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    text.split(begin.as_str())
+        .skip(1)
+        .map(|block| {
+            let body = block.split(end.as_str()).next().ok_or(PassiveError::Pem)?;
+            let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            <base64ct::Base64 as base64ct::Encoding>::decode_vec(&b64)
+                .map_err(|_| PassiveError::Pem)
+        })
+        .collect()
 }
 
 impl TrustStore {
@@ -230,21 +253,31 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Adds every `CERTIFICATE` block of PEM text; returns how many.
+    /// Adds every `CERTIFICATE` and `X509 CRL` block of PEM text; returns
+    /// how many.
     pub fn add_pem(&mut self, text: &str) -> Result<usize, PassiveError> {
-        let mut added = 0;
-        for block in text.split("-----BEGIN CERTIFICATE-----").skip(1) {
-            let body = block
-                .split("-----END CERTIFICATE-----")
-                .next()
-                .ok_or(PassiveError::Pem)?;
-            let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            let der = <base64ct::Base64 as base64ct::Encoding>::decode_vec(&b64)
-                .map_err(|_| PassiveError::Pem)?;
+        let certificates = pem_blocks(text, "CERTIFICATE")?;
+        let crls = pem_blocks(text, "X509 CRL")?;
+        let added = certificates.len() + crls.len();
+        for der in certificates {
             self.add_der(&der)?;
-            added += 1;
+        }
+        for der in crls {
+            self.add_crl(&der)?;
         }
         Ok(added)
+    }
+
+    /// Adds one CRL, DER. Its signature is checked when it is used,
+    /// against the CSCA that issued the certificate in question.
+    pub fn add_crl(&mut self, der: &[u8]) -> Result<(), PassiveError> {
+        self.crls.push(CertificateList::from_der(der)?);
+        Ok(())
+    }
+
+    /// How many CRLs the store holds.
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
     }
 
     /// Adds the CSCAs of an ICAO master list after checking its signature:
@@ -273,8 +306,9 @@ impl TrustStore {
         Ok(added)
     }
 
-    /// Loads a directory: `*.der`, `*.cer`, `*.crt` (DER or PEM), `*.pem`
-    /// and master lists `*.ml`; other files are ignored.
+    /// Loads a directory: certificates `*.der`, `*.cer`, `*.crt` (DER or
+    /// PEM), `*.pem`, master lists `*.ml` and CRLs `*.crl` (DER or PEM);
+    /// other files are ignored.
     pub fn load_dir(dir: &Path) -> Result<Self, PassiveError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
@@ -293,7 +327,7 @@ impl TrustStore {
                 .and_then(|e| e.to_str())
                 .map(str::to_ascii_lowercase);
             let Some(ext) = ext else { continue };
-            if !["der", "cer", "crt", "pem", "ml"].contains(&ext.as_str()) {
+            if !["der", "cer", "crt", "pem", "ml", "crl"].contains(&ext.as_str()) {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io(&path))?;
@@ -301,6 +335,8 @@ impl TrustStore {
                 store.add_master_list(&bytes)?;
             } else if bytes.starts_with(b"-----") {
                 store.add_pem(&String::from_utf8_lossy(&bytes))?;
+            } else if ext == "crl" {
+                store.add_crl(&bytes)?;
             } else {
                 store.add_der(&bytes)?;
             }
@@ -431,23 +467,85 @@ pub fn verify_signature(
     }
 }
 
-/// Whether `issuer` signed `cert`.
-fn issued_by(cert: &Certificate, issuer: &Certificate) -> Result<String, String> {
-    if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
+/// Whether `issuer` signed the to-be-signed part `tbs` (named
+/// `issuer_name`) with `signature` under `algorithm`.
+fn signed_by(
+    issuer_name: &x509_cert::name::Name,
+    tbs: der::Result<Vec<u8>>,
+    algorithm: &AlgorithmIdentifierOwned,
+    signature: &der::asn1::BitString,
+    issuer: &Certificate,
+) -> Result<String, String> {
+    if *issuer_name != issuer.tbs_certificate.subject {
         return Err("issuer names differ".into());
     }
-    let tbs = cert.tbs_certificate.to_der().map_err(|e| e.to_string())?;
-    let signature = cert
-        .signature
+    let tbs = tbs.map_err(|e| e.to_string())?;
+    let signature = signature
         .as_bytes()
-        .ok_or("the certificate signature is not whole bytes")?;
-    verify_signature(
-        &spki_key(issuer)?,
+        .ok_or("the signature is not whole bytes")?;
+    verify_signature(&spki_key(issuer)?, algorithm, None, &tbs, signature)
+}
+
+/// Whether `issuer` signed `cert`.
+fn issued_by(cert: &Certificate, issuer: &Certificate) -> Result<String, String> {
+    signed_by(
+        &cert.tbs_certificate.issuer,
+        cert.tbs_certificate.to_der(),
         &cert.signature_algorithm,
-        None,
-        &tbs,
-        signature,
+        &cert.signature,
+        issuer,
     )
+}
+
+/// What the CRLs of a certificate's issuer say about it.
+#[derive(Debug, Default)]
+struct Revocation {
+    /// When a CRL with a good signature lists the certificate.
+    revoked_on: Option<String>,
+    /// CRLs whose signature verifies.
+    checked: usize,
+    /// Why CRLs naming the issuer were ignored.
+    ignored: Vec<String>,
+}
+
+/// Looks `cert` up in the CRLs of `trust` issued by any of `issuers`.
+fn revocation(cert: &Certificate, issuers: &[&Certificate], trust: &TrustStore) -> Revocation {
+    let mut found = Revocation::default();
+    let from_issuer = trust
+        .crls
+        .iter()
+        .filter(|crl| crl.tbs_cert_list.issuer == cert.tbs_certificate.issuer);
+    for crl in from_issuer {
+        let list = &crl.tbs_cert_list;
+        let verified = issuers.iter().any(|issuer| {
+            signed_by(
+                &list.issuer,
+                list.to_der(),
+                &crl.signature_algorithm,
+                &crl.signature,
+                issuer,
+            )
+            .is_ok()
+        });
+        if !verified {
+            tracing::warn!(issuer = %list.issuer, "a CRL whose signature does not verify is ignored");
+            found.ignored.push(format!(
+                "a CRL naming {} as issuer was ignored: its signature does not verify",
+                list.issuer
+            ));
+            continue;
+        }
+        found.checked += 1;
+        let listed = list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .find(|entry| entry.serial_number == cert.tbs_certificate.serial_number);
+        if let Some(entry) = listed {
+            found.revoked_on = Some(entry.revocation_date.to_string());
+        }
+    }
+    found
 }
 
 fn signer_certificate<'a>(sd: &'a SignedData, signer: &SignerInfo) -> Option<&'a Certificate> {
@@ -572,10 +670,22 @@ pub fn verify(
             "the issuing CSCA certificate is not valid at this time",
         ));
     }
-    with_algorithm(Verification::valid(format!(
-        "{} data group hashes match; the Document Signer signature verifies and chains to a trusted CSCA",
-        sod.hashes.len()
-    )))
+    let revocation = revocation(&dsc, &issuers, trust);
+    let verdict = if let Some(date) = &revocation.revoked_on {
+        Verification::invalid(format!(
+            "the Document Signer certificate is revoked: its CSCA's CRL lists it since {date}"
+        ))
+    } else {
+        let crls = match revocation.checked {
+            0 => String::new(),
+            n => format!("; no CRL of its CSCA ({n} checked) revokes it"),
+        };
+        Verification::valid(format!(
+            "{} data group hashes match; the Document Signer signature verifies and chains to a trusted CSCA{crls}",
+            sod.hashes.len()
+        ))
+    };
+    with_algorithm(verdict.with_warnings(revocation.ignored))
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub const SHORT_MAX_LE: usize = 0xDF;
 /// Largest extended Le whose protected response still fits a 65535-byte
 /// frame (vpcd and many readers cap responses there).
 pub const EXTENDED_MAX_LE: usize = 0xFE00;
+/// The chunk sizes a refused READ BINARY steps down through: short APDUs
+/// first, then smaller Le for chips that break on large ones.
+const FALLBACK_LE: [usize; 3] = [SHORT_MAX_LE, 0x80, 0x40];
 /// Offsets above this need READ BINARY with odd INS (B1).
 const MAX_EVEN_OFFSET: usize = 0x7FFF;
 /// The first read of a file: enough for a TLV tag and a 3-byte length.
@@ -55,10 +58,31 @@ impl Default for ReadOptions {
     }
 }
 
+/// What secure messaging adds around READ BINARY data: DO'87' (header,
+/// padding indicator, up to a block of padding), DO'99', DO'8E' and the
+/// status word.
+pub const SM_RESPONSE_OVERHEAD: usize = 4 + 1 + 16 + 4 + 10 + 2;
+
 impl ReadOptions {
     pub fn extended() -> Self {
         Self {
             max_le: EXTENDED_MAX_LE,
+            ..Self::default()
+        }
+    }
+
+    /// Extended length, in chunks whose protected responses fit in
+    /// `max_apdu` bytes; short APDUs when no chunk larger than a short
+    /// APDU's fits (a Le up to 256 is a short APDU, whose protected
+    /// response holds [`SHORT_MAX_LE`] bytes at most).
+    pub fn within(max_apdu: usize) -> Self {
+        let room = max_apdu.saturating_sub(SM_RESPONSE_OVERHEAD);
+        Self {
+            max_le: if room > card::apdu::SHORT_LE_MAX {
+                room.min(EXTENDED_MAX_LE)
+            } else {
+                SHORT_MAX_LE
+            },
             ..Self::default()
         }
     }
@@ -88,6 +112,72 @@ pub struct Counters {
     pub apdus: u64,
     /// File content bytes read.
     pub bytes_read: u64,
+}
+
+/// One step down of the chunk size during a session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChunkFallback {
+    /// The Le that failed.
+    pub from: usize,
+    pub to: usize,
+    /// What happened, e.g. `the reader refused the command: …`.
+    pub cause: String,
+}
+
+/// How READ BINARY was sized over a session: the Le asked for first, the
+/// Le in use now, and every step between.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChunkReport {
+    pub initial: usize,
+    pub current: usize,
+    pub fallbacks: Vec<ChunkFallback>,
+}
+
+impl ChunkReport {
+    /// Whether the chunks in use need extended-length APDUs.
+    pub fn extended_length(&self) -> bool {
+        self.current > SHORT_MAX_LE
+    }
+}
+
+/// How a refused READ BINARY is undone before a smaller one is tried.
+enum Refusal {
+    /// The chip answered under secure messaging: the counters agree.
+    InSession,
+    /// The reader refused the protected command; only the command's
+    /// increment of the send sequence counter is taken back.
+    NotSent,
+    /// Answered in the clear (by the reader, or the chip without reading
+    /// it): both increments are taken back.
+    Unprotected,
+}
+
+/// Whether a failed READ BINARY of `want` bytes may pass with a smaller
+/// Le, and how to undo it: 6700 (wrong length), 6Cxx, the reader refusing
+/// it, or any transport failure of an extended-length read (a CCID reader
+/// without extended length fails it as it would fail a pulled card; if the
+/// card is gone, the short read fails too and that error stands).
+fn refusal(error: &Error, want: usize) -> Option<(Refusal, String)> {
+    let length_status = |sw: StatusWord| sw == StatusWord::WRONG_LENGTH || sw.sw1() == 0x6C;
+    match error {
+        Error::Status { sw, .. } if length_status(*sw) => {
+            Some((Refusal::InSession, format!("the chip answered {sw}")))
+        }
+        Error::SecureMessaging(crate::sm::SmError::Refused(sw)) if length_status(*sw) => Some((
+            Refusal::Unprotected,
+            format!("{sw} came back outside secure messaging"),
+        )),
+        Error::Transmit(e @ TransmitError::Rejected(_)) => Some((Refusal::NotSent, e.to_string())),
+        Error::Transmit(e @ TransmitError::Transport(_)) if want > SHORT_MAX_LE => {
+            Some((Refusal::NotSent, e.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The next smaller chunk size below `le`, if any is left.
+fn smaller_le(le: usize) -> Option<usize> {
+    FALLBACK_LE.into_iter().find(|candidate| *candidate < le)
 }
 
 /// Progress of one file read.
@@ -127,7 +217,10 @@ pub struct Reader<'a, C: CardChannel + ?Sized> {
     access: AccessMethod,
     options: ReadOptions,
     card_access: Option<Vec<u8>>,
+    /// Why PACE failed when BAC opened the chip instead.
+    pace_failure: Option<String>,
     bytes_read: u64,
+    chunks: ChunkReport,
 }
 
 impl<C: CardChannel + ?Sized> std::fmt::Debug for Reader<'_, C> {
@@ -147,6 +240,17 @@ fn expect_success(response: &ResponseApdu, command: &'static str) -> Result<(), 
             command,
             sw: response.sw,
         })
+    }
+}
+
+/// Whether BAC may be tried after PACE failed this way: not when the key
+/// was wrong (63xx, a wrong token: BAC would only count another failure),
+/// the chip blocked it (6983), or the transport failed.
+fn bac_may_follow(error: &Error) -> bool {
+    match error {
+        Error::Transmit(_) | Error::Pace(crate::pace::PaceError::TokenMismatch) => false,
+        Error::Status { sw, .. } => sw.sw1() != 0x63 && *sw != StatusWord::AUTHENTICATION_BLOCKED,
+        _ => true,
     }
 }
 
@@ -180,7 +284,9 @@ fn read_card_access<C: CardChannel + ?Sized>(
     let total = header.total_len().min(options.max_file_len);
     let mut content = first.data;
     while content.len() < total && content.len() <= MAX_EVEN_OFFSET {
-        let want = (total - content.len()).min(options.max_le);
+        // EF.CardAccess is small: short APDUs cost nothing here and pass
+        // every reader.
+        let want = (total - content.len()).min(options.max_le.min(SHORT_MAX_LE));
         let next = plain(content.len(), want)?;
         if next.data.is_empty() || !(next.sw.is_success() || next.sw == END_OF_FILE) {
             break;
@@ -214,11 +320,23 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             .as_deref()
             .and_then(|ca| PaceInfo::parse_card_access(ca).ok())
             .and_then(|infos| infos.first().copied());
-        let (sm, access) = match pace {
-            Some(info) => {
-                let sm = terminal::establish(&mut channel, info, key, rng)?;
-                (sm, AccessMethod::Pace(info))
-            }
+        let mut pace_failure = None;
+        let pace_session = match pace {
+            Some(info) => match terminal::establish(&mut channel, info, key, rng) {
+                Ok(sm) => Some((sm, info)),
+                // ICAO 9303-11 §4.2: a terminal may fall back to BAC when
+                // PACE fails, if it holds the MRZ.
+                Err(e) if bac_may_follow(&e) && key.bac_key_seed().is_some() => {
+                    tracing::info!("PACE failed ({e}); falling back to BAC");
+                    pace_failure = Some(e.to_string());
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let (sm, access) = match pace_session {
+            Some((sm, info)) => (sm, AccessMethod::Pace(info)),
             None => {
                 let seed = key
                     .bac_key_seed()
@@ -236,7 +354,13 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             access,
             options,
             card_access,
+            pace_failure,
             bytes_read: 0,
+            chunks: ChunkReport {
+                initial: options.max_le,
+                current: options.max_le,
+                fallbacks: Vec::new(),
+            },
         };
         if matches!(access, AccessMethod::Pace(_)) {
             let response = reader.exchange(&select_application())?;
@@ -250,8 +374,28 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
         self.options.max_le
     }
 
+    /// How READ BINARY was sized so far, with every fall-back.
+    pub fn chunks(&self) -> &ChunkReport {
+        &self.chunks
+    }
+
+    /// Uses chunks of at most `to` bytes from now on.
+    fn step_down(&mut self, from: usize, to: usize, cause: String) {
+        tracing::debug!(from, to, %cause, "READ BINARY chunk size reduced");
+        self.options.max_le = to;
+        self.chunks.current = to;
+        self.chunks
+            .fallbacks
+            .push(ChunkFallback { from, to, cause });
+    }
+
     pub fn access(&self) -> AccessMethod {
         self.access
+    }
+
+    /// Why PACE failed, when the chip offered it and BAC opened it instead.
+    pub fn pace_failure(&self) -> Option<&str> {
+        self.pace_failure.as_deref()
     }
 
     pub fn counters(&self) -> Counters {
@@ -360,16 +504,23 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
         while content.len() < total {
             let want = (total - content.len()).min(self.options.max_le);
             let chunk = match self.read_chunk(content.len(), want) {
-                Err(Error::Status { sw, .. })
-                    if sw == StatusWord::WRONG_LENGTH && want > SHORT_MAX_LE =>
-                {
-                    // The chip or reader does not take extended length: go on
-                    // with short APDUs for the rest of the session.
-                    tracing::debug!("extended length refused; falling back to short APDUs");
-                    self.options.max_le = SHORT_MAX_LE;
+                Err(e) => {
+                    // A reader without extended length, or a chip that breaks
+                    // on large Le: undo the refused command and go on with
+                    // smaller chunks for the rest of the session.
+                    let (Some((how, cause)), Some(smaller)) = (refusal(&e, want), smaller_le(want))
+                    else {
+                        return Err(e);
+                    };
+                    match how {
+                        Refusal::InSession => {}
+                        Refusal::NotSent => self.sm.rewind(1),
+                        Refusal::Unprotected => self.sm.rewind(2),
+                    }
+                    self.step_down(want, smaller, cause);
                     continue;
                 }
-                other => other?,
+                Ok(chunk) => chunk,
             };
             content.extend_from_slice(chunk.get(..want.min(chunk.len())).unwrap_or_default());
             progress(Progress {
@@ -546,6 +697,13 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
     ) -> Result<BTreeMap<LdsFile, Vec<u8>>, Error> {
         let mut files = BTreeMap::new();
         if let Some(card_access) = self.card_access.clone() {
+            // Read in the clear before access control; reported here so
+            // every file of the document shows progress.
+            progress(Progress {
+                file: LdsFile::CardAccess,
+                read: card_access.len(),
+                total: card_access.len(),
+            });
             files.insert(LdsFile::CardAccess, card_access);
         }
         let Some(com) = self.read_file(LdsFile::Com, progress)? else {
@@ -562,5 +720,26 @@ impl<'a, C: CardChannel + ?Sized> Reader<'a, C> {
             }
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_fit_the_readers_buffer() {
+        // A short-APDU reader (261 bytes) and one a little larger: short.
+        assert_eq!(ReadOptions::within(261).max_le, SHORT_MAX_LE);
+        assert_eq!(ReadOptions::within(271).max_le, SHORT_MAX_LE);
+        // An extended-length reader's buffer, less the SM overhead.
+        assert_eq!(
+            ReadOptions::within(1024).max_le,
+            1024 - SM_RESPONSE_OVERHEAD
+        );
+        assert_eq!(ReadOptions::within(1 << 20).max_le, EXTENDED_MAX_LE);
+        assert_eq!(smaller_le(EXTENDED_MAX_LE), Some(SHORT_MAX_LE));
+        assert_eq!(smaller_le(SHORT_MAX_LE), Some(0x80));
+        assert_eq!(smaller_le(0x40), None);
     }
 }

@@ -121,6 +121,21 @@ impl SecureMessaging {
         }
     }
 
+    /// Takes back `steps` increments of the counter: for a command the
+    /// chip never saw (the reader refused it, or answered it itself in the
+    /// clear), so the next command carries the counter the chip expects.
+    pub fn rewind(&mut self, steps: u8) {
+        for _ in 0..steps {
+            for b in self.ssc.iter_mut().rev() {
+                let (v, borrow) = b.overflowing_sub(1);
+                *b = v;
+                if !borrow {
+                    break;
+                }
+            }
+        }
+    }
+
     fn block(&self) -> usize {
         self.algorithm.block_size()
     }
@@ -330,6 +345,10 @@ mod tests {
         let (mut sm, _) = pair(CipherAlgorithm::Tdes, &[0, 0, 0, 0, 0, 0, 0x01, 0xFF]);
         sm.increment_ssc();
         assert_eq!(sm.ssc(), [0, 0, 0, 0, 0, 0, 0x02, 0x00]);
+        sm.rewind(2);
+        assert_eq!(sm.ssc(), [0, 0, 0, 0, 0, 0, 0x01, 0xFE]);
+        sm.increment_ssc();
+        sm.increment_ssc();
         let (mut sm, _) = pair(CipherAlgorithm::Tdes, &[0xFF; 8]);
         sm.increment_ssc();
         assert_eq!(sm.ssc(), [0; 8]);

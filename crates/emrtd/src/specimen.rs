@@ -50,6 +50,7 @@ pub const CSCA_MASTER_LIST: Oid = Oid::new_unwrap("2.23.136.1.1.2");
 pub const CSCA_FILE: &str = "csca.der";
 pub const DSC_FILE: &str = "dsc.der";
 pub const MASTER_LIST_FILE: &str = "masterlist.ml";
+pub const CRL_FILE: &str = "csca.crl";
 pub const AA_KEY_FILE: &str = "aa-key.der";
 pub const CA_KEY_FILE: &str = "ca-key.der";
 
@@ -179,6 +180,8 @@ pub struct SpecimenOptions {
     pub portrait: Portrait,
     /// The full name in national script (DG11, tag 5F0E).
     pub national_name: Option<String>,
+    /// DG12: issuing authority, date of issue and the other details.
+    pub additional_details: Option<lds::AdditionalDocumentDetails>,
     pub access: AccessOptions,
     pub active_authentication: Option<AaKeyKind>,
     /// Chip Authentication on this curve with this cipher.
@@ -187,6 +190,8 @@ pub struct SpecimenOptions {
     /// The hash of the data groups in EF.SOD (the signature itself always
     /// uses SHA-256).
     pub lds_hash: HashAlgorithm,
+    /// Whether the CSCA's CRL lists the Document Signer as revoked.
+    pub revoked_document_signer: bool,
 }
 
 /// A built specimen: the chip profile (files and secrets) and the test PKI.
@@ -199,6 +204,8 @@ pub struct Specimen {
     pub csca: Vec<u8>,
     pub dsc: Vec<u8>,
     pub master_list: Vec<u8>,
+    /// The CSCA's CRL (DER): empty, or listing the Document Signer.
+    pub crl: Vec<u8>,
 }
 
 // Debug output leaves out names, numbers and dates: specimens carry
@@ -221,6 +228,7 @@ impl std::fmt::Debug for SpecimenOptions {
             .field("chip_authentication", &self.chip_authentication)
             .field("signature", &self.signature)
             .field("lds_hash", &self.lds_hash)
+            .field("revoked_document_signer", &self.revoked_document_signer)
             .finish_non_exhaustive()
     }
 }
@@ -540,6 +548,77 @@ impl PkiKey {
         }
     }
 
+    /// The algorithm identifier of this key's signatures.
+    fn algorithm(&self) -> Result<AlgorithmIdentifierOwned, SpecimenError> {
+        match self {
+            Self::Rsa(k) => k.signature_algorithm_identifier(),
+            Self::Ec(k) => k.signature_algorithm_identifier(),
+            Self::Curve(k) => k.signature_algorithm_identifier(),
+        }
+        .map_err(signing_error)
+    }
+
+    /// A signature over `message`, as an X.509 BIT STRING.
+    fn sign(&self, message: &[u8]) -> Result<der::asn1::BitString, SpecimenError> {
+        use spki::SignatureBitStringEncoding;
+        match self {
+            Self::Rsa(k) => Signer::<rsa::pss::Signature>::try_sign(k.as_ref(), message)
+                .map_err(signing_error)?
+                .to_bitstring(),
+            Self::Ec(k) => Signer::<p256::ecdsa::DerSignature>::try_sign(k, message)
+                .map_err(signing_error)?
+                .to_bitstring(),
+            Self::Curve(k) => Signer::<DerEcdsa>::try_sign(k, message)
+                .map_err(signing_error)?
+                .to_bitstring(),
+        }
+        .map_err(signing_error)
+    }
+
+    /// A version 2 CRL issued by this key as `issuer`, listing `revoked`
+    /// serial numbers, valid from a day ago for thirty days.
+    fn crl(
+        &self,
+        issuer: &Certificate,
+        revoked: &[SerialNumber],
+    ) -> Result<Vec<u8>, SpecimenError> {
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let time = |t: SystemTime| {
+            der::asn1::UtcTime::from_system_time(t)
+                .map(Time::UtcTime)
+                .map_err(signing_error)
+        };
+        let entries = revoked
+            .iter()
+            .map(|serial| {
+                Ok(x509_cert::crl::RevokedCert {
+                    serial_number: serial.clone(),
+                    revocation_date: time(now - day)?,
+                    crl_entry_extensions: None,
+                })
+            })
+            .collect::<Result<Vec<_>, SpecimenError>>()?;
+        let algorithm = self.algorithm()?;
+        let tbs = x509_cert::crl::TbsCertList {
+            version: x509_cert::Version::V2,
+            signature: algorithm.clone(),
+            issuer: issuer.tbs_certificate.subject.clone(),
+            this_update: time(now - day)?,
+            next_update: Some(time(now + 30 * day)?),
+            revoked_certificates: (!entries.is_empty()).then_some(entries),
+            crl_extensions: None,
+        };
+        let signature = self.sign(&tbs.to_der().map_err(signing_error)?)?;
+        x509_cert::crl::CertificateList {
+            tbs_cert_list: tbs,
+            signature_algorithm: algorithm,
+            signature,
+        }
+        .to_der()
+        .map_err(signing_error)
+    }
+
     /// CMS SignedData over `content` of type `content_type`, signed by
     /// this key as `certificate`, which is included.
     fn sign_cms(
@@ -633,6 +712,9 @@ impl Specimen {
             .with_bac(options.access.bac);
         if let Some(name) = &options.national_name {
             profile.insert(LdsFile::Dg(11), encode_dg11(name));
+        }
+        if let Some(details) = &options.additional_details {
+            profile.insert(LdsFile::Dg(12), lds::encode_dg12(details));
         }
         if let Some(can) = &options.access.can {
             profile = profile.with_can(can.clone());
@@ -728,6 +810,12 @@ impl Specimen {
             &format!("CN=Specimen Master List Signer,O=Specimen,C={country}"),
             ml_key.spki()?,
         )?;
+        let revoked = if options.revoked_document_signer {
+            vec![dsc.tbs_certificate.serial_number.clone()]
+        } else {
+            Vec::new()
+        };
+        let crl = csca_key.crl(&csca, &revoked)?;
         let csca_der = certificate_der(&csca)?;
         let master_list = tlv::encode(
             0x30,
@@ -742,6 +830,7 @@ impl Specimen {
             csca: csca_der,
             dsc: certificate_der(&dsc)?,
             master_list,
+            crl,
         })
     }
 
@@ -763,6 +852,7 @@ impl Specimen {
         write(CSCA_FILE, &self.csca)?;
         write(DSC_FILE, &self.dsc)?;
         write(MASTER_LIST_FILE, &self.master_list)?;
+        write(CRL_FILE, &self.crl)?;
         let mut settings = ProfileSettings {
             bac: Some(self.profile.bac()),
             can: self.profile.can().map(|c| c.digits().to_owned()),

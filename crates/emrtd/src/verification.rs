@@ -44,6 +44,10 @@ pub struct Verification {
     /// E.g. `RSA-2048 ISO/IEC 9796-2 SHA-256` or `ECDH brainpoolP256r1 AES-128`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
+    /// What the check passed over without letting it decide, e.g. a CRL
+    /// whose signature does not verify.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Verification {
@@ -52,6 +56,7 @@ impl Verification {
             verdict,
             reason: reason.into(),
             algorithm: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -69,6 +74,11 @@ impl Verification {
 
     pub fn with_algorithm(mut self, algorithm: impl Into<String>) -> Self {
         self.algorithm = Some(algorithm.into());
+        self
+    }
+
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings.extend(warnings);
         self
     }
 }

@@ -19,6 +19,23 @@ proptest! {
         let _ = emrtd::pace::PaceInfo::parse_card_access(&bytes);
         let _ = emrtd::lds::parse_dg1(&bytes);
         let _ = emrtd::lds::parse_com(&bytes);
+        let _ = emrtd::lds::parse_dg12(&bytes);
+        let mut trust = emrtd::passive::TrustStore::new();
+        let _ = trust.add_crl(&bytes);
+        let _ = trust.add_pem(&String::from_utf8_lossy(&bytes));
+        let _ = card::atr::extended_length(&bytes);
+    }
+
+    #[test]
+    fn dg12_round_trips(authority in "\\PC{0,80}", date in "[0-9]{8}", persons in prop::collection::vec("[A-Z<]{1,39}", 0..4)) {
+        let details = emrtd::lds::AdditionalDocumentDetails {
+            issuing_authority: Some(authority),
+            date_of_issue: Some(date),
+            other_persons: persons,
+            ..Default::default()
+        };
+        let encoded = emrtd::lds::encode_dg12(&details);
+        prop_assert_eq!(emrtd::lds::parse_dg12(&encoded).unwrap(), details);
     }
 
     #[test]
@@ -93,6 +110,7 @@ fn options() -> emrtd::specimen::SpecimenOptions {
                 .concat(),
             ),
             national_name: None,
+            additional_details: None,
             access: AccessOptions::default(),
             active_authentication: Some(AaKeyKind::EcdsaP256),
             chip_authentication: Some((
@@ -101,6 +119,7 @@ fn options() -> emrtd::specimen::SpecimenOptions {
             )),
             signature: SodSignature::EcdsaP256,
             lds_hash: emrtd::keys::HashAlgorithm::Sha1,
+            revoked_document_signer: false,
         }
     }
 }
@@ -162,13 +181,29 @@ proptest! {
 
     #[test]
     fn security_parsers_never_panic_on_damaged_files(
-        file in 0usize..4,
+        file in 0usize..5,
         at in any::<prop::sample::Index>(),
         value in any::<u8>(),
         cut in any::<prop::sample::Index>(),
     ) {
         use emrtd::LdsFile;
         let s = specimen();
+        if file == 4 {
+            // The CSCA's CRL, damaged: unreadable, or read and not trusted.
+            let mut crl = s.crl.clone();
+            let i = at.index(crl.len());
+            crl[i] = value;
+            let mut trust = emrtd::passive::TrustStore::new();
+            trust.add_der(&s.csca).unwrap();
+            if trust.add_crl(&crl[..cut.index(crl.len() + 1)]).is_ok() {
+                let files: std::collections::BTreeMap<_, _> =
+                    s.profile.files().map(|(f, b)| (f, b.to_vec())).collect();
+                let result = emrtd::passive::verify(&files, &trust, std::time::SystemTime::now());
+                // an empty CRL, damaged, never revokes
+                prop_assert_eq!(result.verdict, emrtd::Verdict::Valid);
+            }
+            return Ok(());
+        }
         let name = [LdsFile::Sod, LdsFile::Dg(14), LdsFile::Dg(15), LdsFile::Dg(2)][file];
         let original = s.profile.get(name).unwrap();
         let mut bytes = original.to_vec();
@@ -185,6 +220,7 @@ proptest! {
             let mut trust = emrtd::passive::TrustStore::new();
             let _ = trust.add_master_list(candidate);
             let _ = trust.add_der(candidate);
+            let _ = trust.add_crl(candidate);
         }
         let mut files: std::collections::BTreeMap<_, _> =
             s.profile.files().map(|(f, b)| (f, b.to_vec())).collect();

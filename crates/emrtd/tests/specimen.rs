@@ -12,7 +12,7 @@ use emrtd::chip::{ChipConfig, Loopback, Profile, VirtualChip};
 use emrtd::crypto::CipherAlgorithm;
 use emrtd::ec::Curve;
 use emrtd::keys::PrivateKey;
-use emrtd::lds::{LdsFile, parse_dg1};
+use emrtd::lds::{AdditionalDocumentDetails, LdsFile, parse_dg1, parse_dg12};
 use emrtd::mrz::DocumentType;
 use emrtd::portrait::{ImageFormat, Portrait};
 use emrtd::reader::{ReadOptions, Reader};
@@ -53,6 +53,12 @@ fn options(kind: DocumentType, signature: SodSignature, aa: AaKeyKind) -> Specim
         },
         portrait: Portrait::new(ImageFormat::Jpeg, jpeg()),
         national_name: Some("张小明".into()),
+        additional_details: Some(AdditionalDocumentDetails {
+            issuing_authority: Some("公安部出入境管理局".into()),
+            date_of_issue: Some("20230601".into()),
+            personalization_time: Some("20230530101500".into()),
+            ..AdditionalDocumentDetails::default()
+        }),
         access: AccessOptions {
             bac: true,
             pace: Some(pace_info(Curve::BrainpoolP256r1, CipherAlgorithm::Aes128)),
@@ -62,6 +68,7 @@ fn options(kind: DocumentType, signature: SodSignature, aa: AaKeyKind) -> Specim
         chip_authentication: Some((Curve::BrainpoolP256r1, CipherAlgorithm::Aes128)),
         signature,
         lds_hash: emrtd::keys::HashAlgorithm::Sha256,
+        revoked_document_signer: false,
     }
 }
 
@@ -143,6 +150,7 @@ fn written_specimens_read_back_with_bac_and_pace() {
             "DG1",
             "DG2",
             "DG11",
+            "DG12",
             "DG14",
             "DG15",
             "SOD",
@@ -150,6 +158,7 @@ fn written_specimens_read_back_with_bac_and_pace() {
             "csca.der",
             "dsc.der",
             "masterlist.ml",
+            "csca.crl",
             "aa-key.der",
             "ca-key.der",
             "profile.toml",
@@ -184,6 +193,14 @@ fn written_specimens_read_back_with_bac_and_pace() {
             );
             let dg11 = &files[&LdsFile::Dg(11)];
             assert!(dg11.windows(9).any(|w| w == "张小明".as_bytes()));
+            // DG12 is listed in EF.COM, read and parsed.
+            let dg12 = parse_dg12(&files[&LdsFile::Dg(12)]).unwrap();
+            assert_eq!(
+                dg12.issuing_authority.as_deref(),
+                Some("公安部出入境管理局")
+            );
+            assert_eq!(dg12.date_of_issue.as_deref(), Some("20230601"));
+            assert_eq!(dg12.personalization_time.as_deref(), Some("20230530101500"));
             assert_eq!(
                 verification.active.verdict,
                 Verdict::Valid,
@@ -277,7 +294,7 @@ fn the_sod_and_certificates_verify_independently() {
             assert_eq!(hash, Sha256::digest(file).to_vec(), "DG{n}");
             hashed.push(n);
         }
-        assert_eq!(hashed, [1, 2, 11, 14, 15]);
+        assert_eq!(hashed, [1, 2, 11, 12, 14, 15]);
 
         // the signer info: messageDigest over eContent, signature by the DSC
         let dsc = Certificate::from_der(&specimen.dsc).unwrap();
@@ -444,12 +461,79 @@ mod passive_authentication {
     }
 
     #[test]
+    fn a_document_signer_on_its_cscas_crl_is_revoked_and_forged_crls_are_ignored() {
+        let now = SystemTime::now();
+        let revoked = Specimen::build(
+            &SpecimenOptions {
+                revoked_document_signer: true,
+                ..options(
+                    DocumentType::Td1,
+                    SodSignature::EcdsaP256,
+                    AaKeyKind::EcdsaP256,
+                )
+            },
+            &mut OsRng,
+        )
+        .unwrap();
+        // the CRL parses with the RustCrypto X.509 crate and lists the DSC
+        let crl = x509_cert::crl::CertificateList::from_der(&revoked.crl).unwrap();
+        let dsc = Certificate::from_der(&revoked.dsc).unwrap();
+        let listed = crl.tbs_cert_list.revoked_certificates.clone().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].serial_number, dsc.tbs_certificate.serial_number);
+
+        // CSCA and CRL in one directory, the CRL as DER and as PEM
+        let pem = format!(
+            "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
+            <base64ct::Base64 as base64ct::Encoding>::encode_string(&revoked.crl)
+        );
+        for (name, bytes) in [
+            ("csca.crl", revoked.crl.clone()),
+            ("list.pem", pem.into_bytes()),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("csca.der"), &revoked.csca).unwrap();
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+            let store = TrustStore::load_dir(dir.path()).unwrap();
+            assert_eq!((store.len(), store.crl_count()), (1, 1));
+            let result = passive::verify(&files(&revoked), &store, now);
+            assert_eq!(result.verdict, Verdict::Invalid, "{result:?}");
+            assert!(result.reason.contains("revoked"), "{}", result.reason);
+        }
+
+        // the same CRL with a broken signature revokes nothing: ignored,
+        // with a warning
+        let mut forged = revoked.crl.clone();
+        let last = forged.len() - 2;
+        forged[last] ^= 0x01;
+        let mut store = trust(&revoked);
+        store.add_crl(&forged).unwrap();
+        let result = passive::verify(&files(&revoked), &store, now);
+        assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+        assert_eq!(result.warnings.len(), 1, "{result:?}");
+        assert!(result.warnings[0].contains("ignored"), "{result:?}");
+        // a genuine empty CRL of the CSCA is checked and revokes nothing
+        let genuine = id_card_ecdsa();
+        let mut store = trust(genuine);
+        store.add_crl(&genuine.crl).unwrap();
+        // another CSCA's CRL under the same name (both are CN=Specimen
+        // CSCA, C=CH), even one listing serial 2, is not this CSCA's word
+        store.add_crl(&revoked.crl).unwrap();
+        let result = passive::verify(&files(genuine), &store, now);
+        assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+        assert!(result.reason.contains("1 checked"), "{}", result.reason);
+        assert_eq!(result.warnings.len(), 1, "{result:?}");
+        // and malformed CRL bytes make the trust store unreadable
+        assert!(store.add_crl(&revoked.crl[..40]).is_err());
+    }
+
+    #[test]
     fn sods_parse_with_or_without_tag_in_der_and_ber() {
         let sod = passport_pss().profile.get(LdsFile::Sod).unwrap();
         let tagged = Sod::parse(sod).unwrap();
         assert_eq!(
             tagged.hashes.keys().copied().collect::<Vec<_>>(),
-            [1, 2, 11, 14, 15]
+            [1, 2, 11, 12, 14, 15]
         );
         let bare = emrtd::tlv::expect(sod, 0x77).unwrap().value;
         assert_eq!(Sod::parse(bare).unwrap().hashes, tagged.hashes);

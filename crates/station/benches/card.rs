@@ -66,6 +66,9 @@ fn document() -> (Specimen, TrustStore) {
         aa: station::card::specimen::AaKind::Rsa,
         ca: "brainpoolP256r1".into(),
         signature: station::card::specimen::SignatureKind::Ecdsa,
+        issuing_authority: None,
+        date_of_issue: None,
+        revoke_document_signer: false,
     };
     let options = station::card::specimen::options(&args).unwrap();
     let specimen = Specimen::build(&options, &mut emrtd::rand_core::OsRng).unwrap();

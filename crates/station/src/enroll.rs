@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use biometrics::face::{LivenessDecision, MatchDecision};
 use biometrics::voice::{VoiceAnalyzer, VoiceConfig};
@@ -38,7 +37,7 @@ use zeroize::Zeroizing;
 
 use crate::accounts::{Passwords, open_store, sign_in, store_failure};
 use crate::card::DocumentSource;
-use crate::card::read::{ChipRead, ChipRequest, parse_access_key, read_chip};
+use crate::card::read::{ChipArgs, ChipRead, ChipRequest, parse_access_key, read_chip};
 use crate::failure::{Code, Failure};
 use crate::identity::{self, StationIdentity};
 use crate::paths::{StationPaths, demo_data_dir};
@@ -71,23 +70,10 @@ pub struct EnrollArgs {
     /// or else the next line of standard input.
     #[arg(long, env = "STATION_SUPERVISOR")]
     pub supervisor: String,
-    /// The PC/SC reader holding the document.
-    #[arg(long, required_unless_present = "demo")]
-    pub reader: Option<String>,
-    /// The MRZ access key: DOCUMENT:YYMMDD(birth):YYMMDD(expiry).
-    #[arg(long, conflicts_with = "can")]
-    pub mrz: Option<String>,
-    /// The 6-digit card access number (PACE).
-    #[arg(long)]
-    pub can: Option<String>,
-    /// Trusted CSCA certificates; default: the data directory's `trust/`.
-    #[arg(long)]
-    pub trust_store: Option<PathBuf>,
-    #[arg(long)]
-    pub short_apdus: bool,
-    /// Seconds to wait for the document on the reader.
-    #[arg(long, default_value_t = 5.0)]
-    pub wait: f64,
+    /// The document's reader and access key (--reader is needed unless
+    /// --demo).
+    #[command(flatten)]
+    pub chip: ChipArgs,
     /// Face images (PNG or JPEG), or folders of them, in capture order.
     /// With --demo, the default is the demo camera: frames cut around the
     /// demo holder's photo.
@@ -137,6 +123,7 @@ enum FaceSource {
 
 impl Plan {
     fn from_args(args: &EnrollArgs) -> Result<Self, Failure> {
+        let chip = &args.chip;
         if args.voice.is_none() && !args.mic {
             return Err(Failure::new(
                 Code::InvalidArgument,
@@ -152,13 +139,13 @@ impl Plan {
             };
             let port = args.demo_port;
             return Ok(Self {
-                reader: args.reader.clone().unwrap_or_else(|| vpcd_reader(port)),
+                reader: chip.reader.clone().unwrap_or_else(|| vpcd_reader(port)),
                 request_key: parse_access_key(
-                    args.mrz.as_deref(),
-                    Some(args.can.as_deref().unwrap_or(DEMO_CAN)),
+                    chip.mrz.as_deref(),
+                    Some(chip.can.as_deref().unwrap_or(DEMO_CAN)),
                 )?,
                 trust_store: Some(
-                    args.trust_store
+                    chip.trust_store
                         .clone()
                         .unwrap_or_else(|| demo.join("documents/demo/trust")),
                 ),
@@ -166,14 +153,14 @@ impl Plan {
                 demo_port: Some(port),
             });
         }
-        let reader = args
+        let reader = chip
             .reader
             .clone()
             .ok_or_else(|| Failure::new(Code::InvalidArgument, "give --reader"))?;
         Ok(Self {
             reader,
-            request_key: parse_access_key(args.mrz.as_deref(), args.can.as_deref())?,
-            trust_store: args.trust_store.clone(),
+            request_key: parse_access_key(chip.mrz.as_deref(), chip.can.as_deref())?,
+            trust_store: chip.trust_store.clone(),
             faces: FaceSource::Files(args.face.clone()),
             demo_port: None,
         })
@@ -335,9 +322,8 @@ async fn enroll(
         let reader = plan.reader.clone();
         let key = plan.request_key.clone();
         let trust_store = plan.trust_store.clone();
-        let (short_apdus, paths) = (args.short_apdus, paths.clone());
-        let wait = Duration::try_from_secs_f64(args.wait)
-            .map_err(|e| Failure::new(Code::InvalidArgument, format!("--wait: {e}")))?;
+        let (short_apdus, paths) = (args.chip.short_apdus, paths.clone());
+        let wait = args.chip.wait()?;
         blocking(move || {
             let request = ChipRequest {
                 reader: &reader,
@@ -346,7 +332,9 @@ async fn enroll(
                 short_apdus,
                 wait,
             };
-            read_chip(&request, &paths)
+            read_chip(&request, &paths, &mut |p| {
+                tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
+            })
         })
         .await?
     };

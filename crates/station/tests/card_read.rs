@@ -1,7 +1,9 @@
 //! `station card specimen` → `station card simulate` (vpcd in the real pcscd)
 //! → `station card read` through PC/SC: access with MRZ and CAN, TD1 and
 //! TD3, Passive, Active and Chip Authentication, forged data, wrong keys,
-//! a card pulled mid-session, and the shipped demo document.
+//! a card pulled mid-session, the shipped demo document, readers and chips
+//! that refuse large reads, per-file progress, DG12, and revoked Document
+//! Signers on the CSCA's CRL.
 
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +14,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use support::{
-    READER, Simulator, copy_files, lock_reader, read, specimen, station_fails, trust_store,
+    READER, Simulator, copy_files, lock_reader, read, read_with_stderr, specimen, station_fails,
+    trust_store,
 };
 use testbed::Service;
 
@@ -223,6 +226,7 @@ fn pace_id_card_read_with_can_or_mrz_uses_the_data_dirs_trust_store() {
     let _sim = Simulator::profile(&doc);
     let report = read_ok(&data, &["--can", "654321"]);
     assert_eq!(report["access"], "PACE-ECDH-GM-AES-128");
+    assert_eq!(report["pace_failure"], Value::Null);
     assert_eq!(report["document"]["document_type"], "TD1");
     assert_eq!(report["document"]["document_number"], "D23145890");
     assert_eq!(report["document"]["sex"], "<");
@@ -411,4 +415,193 @@ fn the_shipped_demo_document_is_served_and_read() {
     assert_eq!(by_can["access"], "PACE-ECDH-GM-AES-128");
     assert_eq!(by_can["document"]["national_name"], "样本 演示");
     drop(sim);
+}
+
+/// The `{"progress":…}` lines of a read's standard error, per file, in order.
+fn progress_by_file(stderr: &str) -> std::collections::BTreeMap<String, Vec<(u64, u64)>> {
+    let mut files = std::collections::BTreeMap::<String, Vec<(u64, u64)>>::new();
+    for line in stderr.lines().filter(|l| l.starts_with("{\"progress\"")) {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let p = &event["progress"];
+        files
+            .entry(p["file"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((p["read"].as_u64().unwrap(), p["total"].as_u64().unwrap()));
+    }
+    files
+}
+
+/// A BAC specimen without chip keys (quick to make), with `extra` options.
+fn quick_bac_specimen(dir: &Path, extra: &[&str]) -> Value {
+    let base = ["--access", "bac", "--aa", "none", "--ca", "none"];
+    specimen(dir, &[&base[..], extra].concat())
+}
+
+#[test]
+fn readers_and_chips_that_refuse_large_reads_are_read_in_smaller_chunks_with_progress() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _reader = lock_reader();
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("doc");
+    let made = quick_bac_specimen(
+        &doc,
+        &[
+            "--issuing-authority",
+            "Utopia Passport Office",
+            "--date-of-issue",
+            "20240115",
+        ],
+    );
+    let key = made["mrz_key"].as_str().unwrap().to_owned();
+    let trust = trust_store(&made);
+    let sizes: std::collections::BTreeMap<String, u64> = made["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(sizes.contains_key("DG12"), "{made:#}");
+    let args = ["--mrz", key.as_str(), "--trust-store", arg(&trust)];
+
+    // The APDUs short chunks take on a reader that takes anything.
+    let sim = Simulator::profile(&doc);
+    let short = read_ok(tmp.path(), &[&args[..], &["--short-apdus"]].concat());
+    assert_eq!(short["chunk"]["chosen_by"], "--short-apdus");
+    assert_eq!(short["chunk"]["size"], 223);
+    drop(sim);
+
+    // A reader that refuses extended length: one refused command, then
+    // the same reads as with short APDUs from the start.
+    let sim = Simulator::start(&["--profile", arg(&doc), "--short-apdu-reader"]);
+    assert_eq!(sim.serving["short_apdu_reader"], true);
+    let (code, report, stderr) =
+        read_with_stderr(tmp.path(), &[&args[..], &["--progress"]].concat());
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(verdict(&report, "passive"), "valid");
+    assert_eq!(report["extended_length"], false);
+    let chunk = &report["chunk"];
+    assert_eq!(chunk["size"], 223, "{report:#}");
+    assert!(chunk["initial"].as_u64().unwrap() > 223, "{report:#}");
+    let fallbacks = chunk["fallbacks"].as_array().unwrap();
+    assert_eq!(fallbacks.len(), 1, "{report:#}");
+    assert_eq!(fallbacks[0]["to"], 223);
+    assert!(
+        fallbacks[0]["cause"].as_str().unwrap().contains("6700"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["apdus"].as_u64().unwrap(),
+        short["apdus"].as_u64().unwrap() + 1,
+        "{report:#}"
+    );
+    assert_eq!(report["bytes_read"], short["bytes_read"]);
+
+    // Progress: every file, rising, ending at its size.
+    let progress = progress_by_file(&stderr);
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        progress
+            .keys()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>(),
+        files.iter().copied().collect(),
+        "{stderr}"
+    );
+    for (file, events) in &progress {
+        let size = sizes[file];
+        assert!(
+            events.iter().all(|(_, total)| *total == size),
+            "{file}: {events:?}"
+        );
+        assert!(
+            events.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{file}: {events:?}"
+        );
+        assert_eq!(events.last().unwrap().0, size, "{file}: {events:?}");
+    }
+    assert!(progress["DG2"].len() > 10, "{:?}", progress["DG2"]);
+
+    // DG12, listed in EF.COM, read and shown.
+    let details = &report["document"]["additional_details"];
+    assert_eq!(
+        details["issuing_authority"], "Utopia Passport Office",
+        "{report:#}"
+    );
+    assert_eq!(details["date_of_issue"], "20240115");
+    drop(sim);
+
+    // A chip whose READ BINARY takes at most 128 bytes: down from extended
+    // length to short APDUs, then to 128-byte chunks.
+    let sim = Simulator::start(&["--profile", arg(&doc), "--chip-max-le", "128"]);
+    let report = read_ok(tmp.path(), &args);
+    assert_eq!(verdict(&report, "passive"), "valid");
+    let chunk = &report["chunk"];
+    assert_eq!(chunk["size"], 128, "{report:#}");
+    let steps: Vec<u64> = chunk["fallbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["to"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [223, 128], "{report:#}");
+    assert_eq!(report["bytes_read"], short["bytes_read"]);
+    assert!(report["apdus"].as_u64() > short["apdus"].as_u64());
+    drop(sim);
+}
+
+#[test]
+fn a_document_signer_on_its_cscas_crl_is_revoked_and_a_forged_crl_is_ignored() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _reader = lock_reader();
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("doc");
+    let made = quick_bac_specimen(&doc, &["--revoke-document-signer"]);
+    let key = made["mrz_key"].as_str().unwrap().to_owned();
+    let trust = trust_store(&made);
+    assert!(trust.join("csca.crl").is_file());
+    let _sim = Simulator::profile(&doc);
+
+    // The CSCA and its CRL listing the Document Signer.
+    let report = read_ok(tmp.path(), &["--mrz", &key, "--trust-store", arg(&trust)]);
+    assert_eq!(verdict(&report, "passive"), "invalid", "{report:#}");
+    let reason = report["verification"]["passive"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("revoked"), "{reason}");
+
+    // The same CRL with a broken signature revokes nothing, and says so.
+    let forged = tmp.path().join("forged-trust");
+    copy_files(&trust, &forged);
+    let mut crl = std::fs::read(forged.join("csca.crl")).unwrap();
+    let last = crl.len() - 2;
+    crl[last] ^= 0x01;
+    std::fs::write(forged.join("csca.crl"), crl).unwrap();
+    let report = read_ok(tmp.path(), &["--mrz", &key, "--trust-store", arg(&forged)]);
+    let passive = &report["verification"]["passive"];
+    assert_eq!(passive["verdict"], "valid", "{report:#}");
+    let warnings = passive["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{report:#}");
+    assert!(warnings[0].as_str().unwrap().contains("ignored"));
+
+    // Without the CRL the Document Signer is not known to be revoked.
+    let bare = tmp.path().join("bare-trust");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(trust.join("csca.der"), bare.join("csca.der")).unwrap();
+    let report = read_ok(tmp.path(), &["--mrz", &key, "--trust-store", arg(&bare)]);
+    assert_eq!(verdict(&report, "passive"), "valid", "{report:#}");
+    assert_eq!(report["verification"]["passive"].get("warnings"), None);
 }

@@ -6,10 +6,16 @@
 //! not what an identity document is. Protocol crates talk to a
 //! [`CardChannel`]; the real backend is PC/SC (feature `pcsc`, module
 //! [`reader`]); [`vpcd`] puts any [`VirtualCard`] into pcscd's virtual reader so
-//! the whole stack runs without hardware.
+//! the whole stack runs without hardware. [`events`] delivers reader and
+//! card arrivals and departures as they happen; [`limits`] keeps what each
+//! reader can carry, and [`atr`] reads what a card says about it.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
+pub mod atr;
+#[cfg(feature = "pcsc")]
+pub mod events;
+pub mod limits;
 #[cfg(feature = "pcsc")]
 pub mod reader;
 pub mod vpcd;
@@ -30,6 +36,11 @@ pub enum TransmitError {
     MalformedResponse,
     #[error("the card kept asking for GET RESPONSE beyond {0} bytes")]
     ResponseTooLong(usize),
+    /// The reader refused the command without passing it on, as readers
+    /// that take no extended-length APDUs do: the card never saw it, so
+    /// the session with the card is intact and a shorter command may pass.
+    #[error("the reader refused the command: {0}")]
+    Rejected(String),
     #[error("card transport failed: {0}")]
     Transport(String),
 }
@@ -85,6 +96,18 @@ pub trait VirtualCard: Send {
     fn reset(&mut self);
     /// Handles one command APDU and returns the encoded response.
     fn process(&mut self, command: &[u8]) -> Vec<u8>;
+}
+
+impl<T: VirtualCard + ?Sized> VirtualCard for Box<T> {
+    fn atr(&self) -> Vec<u8> {
+        (**self).atr()
+    }
+    fn reset(&mut self) {
+        (**self).reset();
+    }
+    fn process(&mut self, command: &[u8]) -> Vec<u8> {
+        (**self).process(command)
+    }
 }
 
 #[cfg(test)]

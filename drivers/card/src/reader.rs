@@ -20,6 +20,8 @@ pub enum ReaderError {
     Busy(String),
     #[error("the card in reader {0} does not answer")]
     Unresponsive(String),
+    #[error("cannot start watching the readers: {0}")]
+    Watch(String),
     #[error("PC/SC error: {0}")]
     Pcsc(#[from] pcsc::Error),
 }
@@ -161,6 +163,34 @@ impl Readers {
     }
 }
 
+/// How long a patient connect waits between attempts.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+impl Readers {
+    /// Like [`Readers::connect`], retrying for up to `patience` while the
+    /// card is held by another program (the exclusive connection is
+    /// refused) or does not answer yet (a document still settling on a
+    /// contactless reader).
+    pub fn connect_patiently(
+        &self,
+        reader: &str,
+        patience: Duration,
+    ) -> Result<PcscCard, ReaderError> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match self.connect(reader) {
+                Err(ReaderError::Busy(_) | ReaderError::Unresponsive(_))
+                    if std::time::Instant::now() + RETRY_PAUSE < deadline =>
+                {
+                    tracing::debug!(reader, "card busy or not answering yet; retrying");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 fn c_name(reader: &str) -> Result<CString, ReaderError> {
     CString::new(reader).map_err(|_| ReaderError::UnknownReader(reader.replace('\0', "")))
 }
@@ -181,9 +211,57 @@ impl std::fmt::Debug for PcscCard {
     }
 }
 
+/// What one reader and the card in it can carry, as far as they say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// The largest APDU the reader's driver carries (`SCARD_ATTR_MAXINPUT`),
+    /// when it tells.
+    pub max_apdu: Option<usize>,
+    /// What the card's ATR says about extended length, when it says.
+    pub card_extended_length: Option<bool>,
+}
+
+/// The longest short APDU: header, Lc, 255 bytes of data, Le.
+const SHORT_APDU_MAX: usize = 4 + 1 + 255 + 1;
+
+impl Capabilities {
+    /// Whether extended-length APDUs can pass: `Some(false)` when the
+    /// reader's buffer or the card rules them out, `Some(true)` when both
+    /// say yes, `None` when only trying tells.
+    pub fn extended_length(&self) -> Option<bool> {
+        let reader = self.max_apdu.map(|max| max > SHORT_APDU_MAX);
+        match (reader, self.card_extended_length) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        }
+    }
+}
+
 impl PcscCard {
     pub fn reader(&self) -> &str {
         &self.reader
+    }
+
+    /// Asks the reader's driver and the card's ATR what they can carry.
+    /// Costs no APDU; what neither says stays `None`.
+    pub fn capabilities(&self) -> Capabilities {
+        let max_apdu = self
+            .card
+            .get_attribute_owned(pcsc::Attribute::Maxinput)
+            .ok()
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes.get(..4)?).ok())
+            .map(|bytes| u32::from_le_bytes(bytes) as usize)
+            .filter(|max| *max > 0);
+        let card_extended_length = self
+            .card
+            .get_attribute_owned(pcsc::Attribute::AtrString)
+            .ok()
+            .and_then(|atr| crate::atr::extended_length(&atr));
+        Capabilities {
+            max_apdu,
+            card_extended_length,
+        }
     }
 }
 
@@ -198,6 +276,15 @@ impl CardChannel for PcscCard {
             Err(pcsc::Error::ReaderUnavailable) | Err(pcsc::Error::UnknownReader) => {
                 Err(TransmitError::ReaderGone)
             }
+            // What pcsc-lite and WinSCard answer when the reader's driver
+            // refuses an APDU as too long for it. (NotTransacted, which a
+            // CCID reader without extended length gives too, is also what a
+            // pulled card gives, so it stays a transport failure.)
+            Err(
+                e @ (pcsc::Error::InvalidParameter
+                | pcsc::Error::InvalidValue
+                | pcsc::Error::InsufficientBuffer),
+            ) => Err(TransmitError::Rejected(e.to_string())),
             Err(e) => Err(TransmitError::Transport(e.to_string())),
         }
     }

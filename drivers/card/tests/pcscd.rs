@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use card::events::{CardEvent, Monitor};
 use card::reader::{ReaderError, Readers};
 use card::vpcd::{ServeEnd, VpcdBridge};
 use card::{CardChannel, CommandApdu, StatusWord, TransmitError, VirtualCard};
@@ -39,6 +40,9 @@ impl VirtualCard for Mirror {
 /// tests of other crates that use the first.
 const PORT: u16 = 35964;
 
+/// The tests of this file take turns at the reader.
+static READER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn vpcd_reader_name(readers: &Readers) -> String {
     readers
         .list()
@@ -49,14 +53,25 @@ fn vpcd_reader_name(readers: &Readers) -> String {
         .expect("pcscd lists the second vpcd reader")
 }
 
-#[test]
-fn virtual_card_answers_through_pcscd() {
+/// This test's turn at the second vpcd reader, a PC/SC context and the
+/// reader's name; `None` when the test bed has no pcscd (a skip, or a
+/// failure under CI).
+fn second_reader() -> Option<(std::sync::MutexGuard<'static, ()>, Readers, String)> {
     if !testbed::require(Service::Pcscd) {
-        return;
+        return None;
     }
+    let turn = READER.lock().unwrap_or_else(|e| e.into_inner());
     let readers = Readers::establish().unwrap();
     let name = vpcd_reader_name(&readers);
+    Some((turn, readers, name))
+}
 
+/// A card being served into the second vpcd reader.
+type Served = std::thread::JoinHandle<(ServeEnd, card::vpcd::ServeStats)>;
+
+/// Puts a [`Mirror`] card into the second vpcd reader until the returned
+/// flag is raised; the thread ends with how serving ended.
+fn insert_mirror() -> (Arc<AtomicBool>, Served) {
     let stop = Arc::new(AtomicBool::new(false));
     let card_stop = stop.clone();
     let card = std::thread::spawn(move || {
@@ -64,6 +79,16 @@ fn virtual_card_answers_through_pcscd() {
         let end = bridge.serve(&mut Mirror, &card_stop).unwrap();
         (end, bridge.stats())
     });
+    (stop, card)
+}
+
+#[test]
+fn virtual_card_answers_through_pcscd() {
+    let Some((_turn, readers, name)) = second_reader() else {
+        return;
+    };
+
+    let (stop, card) = insert_mirror();
 
     assert!(
         readers
@@ -117,4 +142,104 @@ fn virtual_card_answers_through_pcscd() {
         Err(ReaderError::NoCard(_)) => {}
         other => panic!("expected no card after removal, got {other:?}"),
     }
+}
+
+/// The next event about `reader`, skipping the other readers' events.
+fn next_event(monitor: &Monitor, reader: &str) -> CardEvent {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match monitor.recv_timeout(left) {
+            Some(
+                CardEvent::CardInserted { reader: r, .. }
+                | CardEvent::CardRemoved { reader: r }
+                | CardEvent::ReaderAdded { reader: r }
+                | CardEvent::ReaderRemoved { reader: r },
+            ) if r != reader => continue,
+            Some(event) => return event,
+            None => break,
+        }
+    }
+    panic!("no event for {reader} within 10 s")
+}
+
+#[test]
+fn insertion_and_removal_arrive_as_events_in_order() {
+    let Some((_turn, readers, name)) = second_reader() else {
+        return;
+    };
+    // A card an earlier test pulled may take pcscd a poll to notice.
+    assert!(
+        readers
+            .wait_for_removal(&name, Duration::from_secs(5))
+            .unwrap()
+    );
+    let monitor = Monitor::start().unwrap();
+    // vpcd's readers are fixed while pcscd runs: both are there, ours empty.
+    let initial = monitor.initial();
+    assert!(
+        initial.iter().any(|r| r.name == name && !r.card_present),
+        "{initial:?}"
+    );
+    assert!(initial.len() >= 2, "{initial:?}");
+
+    for round in 0..2 {
+        let (stop, card) = insert_mirror();
+        assert_eq!(
+            next_event(&monitor, &name),
+            CardEvent::CardInserted {
+                reader: name.clone(),
+                atr: "3B888001000000000000000009".into(),
+            },
+            "round {round}"
+        );
+        stop.store(true, Ordering::Release);
+        assert_eq!(card.join().unwrap().0, ServeEnd::Stopped);
+        assert_eq!(
+            next_event(&monitor, &name),
+            CardEvent::CardRemoved {
+                reader: name.clone()
+            },
+            "round {round}"
+        );
+    }
+    // Stopping cancels the wait and joins the thread; nothing is left over.
+    monitor.stop();
+}
+
+#[test]
+fn a_card_held_by_another_program_is_connected_once_it_is_let_go() {
+    let Some((_turn, readers, name)) = second_reader() else {
+        return;
+    };
+    let (stop, card) = insert_mirror();
+    assert!(
+        readers
+            .wait_for_card(&name, Duration::from_secs(5))
+            .unwrap()
+    );
+
+    // Another program (its own PC/SC context) holds the card exclusively.
+    let other = Readers::establish().unwrap();
+    let held = other.connect(&name).unwrap();
+    assert!(matches!(readers.connect(&name), Err(ReaderError::Busy(_))));
+    assert!(matches!(
+        readers.connect_patiently(&name, Duration::from_millis(300)),
+        Err(ReaderError::Busy(_))
+    ));
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(held);
+    });
+    let mut channel = readers
+        .connect_patiently(&name, Duration::from_secs(5))
+        .unwrap();
+    release.join().unwrap();
+    let r = channel
+        .transmit(&CommandApdu::new(0, 0xA4, 4, 0x0C).with_data(vec![0xA0, 0, 0, 2, 0x47, 0x10, 1]))
+        .unwrap();
+    assert_eq!(r.sw, StatusWord::SUCCESS);
+    drop(channel);
+    stop.store(true, Ordering::Release);
+    assert_eq!(card.join().unwrap().0, ServeEnd::Stopped);
+    std::thread::sleep(Duration::from_millis(300));
 }

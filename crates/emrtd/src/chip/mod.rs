@@ -63,6 +63,9 @@ pub struct ChipConfig {
     /// Whether the chip takes extended-length APDUs; without, it answers
     /// them with 6700 (inside secure messaging, so the session survives).
     pub extended_length: bool,
+    /// The largest Le READ BINARY takes; above it the chip answers 6700,
+    /// like chips whose buffers are smaller than the APDU allows.
+    pub max_read_le: Option<usize>,
     /// Answers INTERNAL AUTHENTICATE (its public key belongs in DG15).
     pub active_authentication: Option<AaKey>,
     /// Runs Chip Authentication (its public key belongs in DG14).
@@ -107,6 +110,7 @@ impl ChipConfig {
             attempts: AttemptPolicy::default(),
             atr: DEFAULT_ATR.to_vec(),
             extended_length: true,
+            max_read_le: None,
         })
     }
 
@@ -391,6 +395,9 @@ impl VirtualChip {
         let Some(le) = command.le else {
             return status(StatusWord::WRONG_LENGTH);
         };
+        if self.config.max_read_le.is_some_and(|max| le > max) {
+            return status(StatusWord::WRONG_LENGTH);
+        }
         let odd = command.ins == 0xB1;
         let (target, offset) = if odd {
             // P1-P2: 0000 current EF, up to 1F a short file identifier,

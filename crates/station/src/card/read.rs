@@ -11,35 +11,37 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use card::TransmitError;
-use card::reader::{PcscCard, ReaderError, Readers};
+use card::limits::{LearnedLimit, ReaderLimits};
+use card::reader::{Capabilities, PcscCard, ReaderError, Readers};
 use clap::Args;
 use emrtd::passive::TrustStore;
 use emrtd::portrait::Portrait;
-use emrtd::{AccessKey, Can, ChipVerification, LdsFile, MrzKey, ReadOptions, Reader, Verification};
+use emrtd::{
+    AccessKey, Can, ChipVerification, ChunkReport, LdsFile, MrzKey, Progress, ReadOptions, Reader,
+    Verification,
+};
 use serde_json::{Value, json};
 
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
 
+/// How to reach a document's chip: the options `card read` and `enroll`
+/// share.
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("key").required(true).args(["mrz", "can"])))]
-pub struct ReadArgs {
+pub struct ChipArgs {
     /// The PC/SC reader, as `station doctor` lists it.
     #[arg(long)]
-    pub reader: String,
+    pub reader: Option<String>,
     /// The MRZ access key: DOCUMENT:YYMMDD(birth):YYMMDD(expiry).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "can")]
     pub mrz: Option<String>,
     /// The 6-digit card access number printed on the document (PACE).
     #[arg(long)]
     pub can: Option<String>,
-    /// Trusted CSCA certificates and master lists; default: the data
+    /// Trusted CSCA certificates, master lists and CRLs; default: the data
     /// directory's `trust/` folder when it exists.
     #[arg(long)]
     pub trust_store: Option<PathBuf>,
-    /// Write the chip portrait here as PNG.
-    #[arg(long)]
-    pub photo_out: Option<PathBuf>,
     /// Read with short APDUs (223-byte chunks) instead of extended length.
     #[arg(long)]
     pub short_apdus: bool,
@@ -48,12 +50,29 @@ pub struct ReadArgs {
     pub wait: f64,
 }
 
+impl ChipArgs {
+    /// `--wait` as a duration.
+    pub fn wait(&self) -> Result<Duration, Failure> {
+        Duration::try_from_secs_f64(self.wait)
+            .map_err(|e| Failure::new(Code::InvalidArgument, format!("--wait: {e}")))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub chip: ChipArgs,
+    /// Write the chip portrait here as PNG.
+    #[arg(long)]
+    pub photo_out: Option<PathBuf>,
+    /// Report each file's progress on standard error, one JSON object a
+    /// line: `{"progress":{"file","read","total"}}`.
+    #[arg(long)]
+    pub progress: bool,
+}
+
 /// The default trust store folder inside the data directory.
 pub const TRUST_DIR: &str = "trust";
-
-fn access_key(args: &ReadArgs) -> Result<AccessKey, Failure> {
-    parse_access_key(args.mrz.as_deref(), args.can.as_deref())
-}
 
 /// The access key from `--mrz` (preferred) or `--can`.
 pub fn parse_access_key(mrz: Option<&str>, can: Option<&str>) -> Result<AccessKey, Failure> {
@@ -102,7 +121,7 @@ fn reader_failure(e: ReaderError) -> Failure {
         ReaderError::UnknownReader(_) => Failure::new(Code::ReaderNotFound, e),
         ReaderError::Busy(_) => Failure::new(Code::CardBusy, e),
         ReaderError::Unresponsive(_) => Failure::new(Code::ChipError, e),
-        ReaderError::Pcsc(_) => Failure::new(Code::PcscUnavailable, e),
+        ReaderError::Pcsc(_) | ReaderError::Watch(_) => Failure::new(Code::PcscUnavailable, e),
     }
 }
 
@@ -119,8 +138,14 @@ fn connect(readers: &Readers, name: &str, wait: Duration) -> Result<PcscCard, Fa
     if !readers.wait_for_card(name, wait).map_err(reader_failure)? {
         return Err(Failure::new(Code::NoCard, format!("none within {wait:?}")));
     }
-    readers.connect(name).map_err(reader_failure)
+    readers
+        .connect_patiently(name, CONNECT_PATIENCE)
+        .map_err(reader_failure)
 }
+
+/// How long a connection is retried while another program holds the card
+/// or it does not answer yet.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The stage a chip error happened in, which decides what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +193,15 @@ fn card_gone(readers: &Readers, name: &str) -> bool {
         .unwrap_or(true)
 }
 
+/// The DG12 details, if the chip has DG12 and it parses.
+fn additional_details(files: &BTreeMap<LdsFile, Vec<u8>>) -> Option<Value> {
+    let dg12 = files.get(&LdsFile::Dg(12))?;
+    match emrtd::lds::parse_dg12(dg12) {
+        Ok(details) => serde_json::to_value(details).ok(),
+        Err(e) => Some(json!({ "error": e.to_string() })),
+    }
+}
+
 /// The DG11 name in national script (tag 5F0E), if present.
 fn national_name(dg11: &[u8]) -> Option<String> {
     let outer = emrtd::tlv::expect(dg11, 0x6B).ok()?;
@@ -197,6 +231,7 @@ fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Value, Failure> {
         "date_of_expiry": mrz.date_of_expiry.as_str(),
         "optional_data": mrz.optional_data,
         "national_name": files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
+        "additional_details": additional_details(files),
     }))
 }
 
@@ -232,10 +267,18 @@ pub struct ChipRead {
     pub passive: Verification,
     pub chip: ChipVerification,
     pub access: &'static str,
+    /// Why PACE failed, when BAC opened the chip instead.
+    pub pace_failure: Option<String>,
     pub trust_dir: Option<PathBuf>,
     pub apdus: u64,
     pub bytes_read: u64,
-    pub extended_length: bool,
+    /// How READ BINARY was sized, with every fall-back.
+    pub chunks: ChunkReport,
+    /// What chose the first chunk size: `--short-apdus`, `learned` (an
+    /// earlier read on this reader), `reader` (its capabilities) or
+    /// `default` (extended length).
+    pub chunk_choice: &'static str,
+    pub capabilities: Capabilities,
     pub millis: u64,
 }
 
@@ -262,34 +305,73 @@ impl ChipRead {
     }
 }
 
+/// The first chunk size: what the caller asked for, what this reader
+/// taught an earlier read, what the reader and card say, or extended.
+fn chunk_options(
+    short_apdus: bool,
+    learned: Option<LearnedLimit>,
+    capabilities: &Capabilities,
+) -> (ReadOptions, &'static str) {
+    if short_apdus {
+        return (ReadOptions::default(), "--short-apdus");
+    }
+    if let Some(learned) = learned {
+        let options = ReadOptions {
+            max_le: learned.max_le,
+            ..ReadOptions::default()
+        };
+        return (options, "learned");
+    }
+    match (capabilities.extended_length(), capabilities.max_apdu) {
+        (Some(false), _) => (ReadOptions::default(), "reader"),
+        (_, Some(max_apdu)) => (ReadOptions::within(max_apdu), "reader"),
+        _ => (ReadOptions::extended(), "default"),
+    }
+}
+
 /// Opens the chip in `request.reader`, reads every file it lists and
 /// checks the document (Passive, Active and Chip Authentication). Blocks.
-pub fn read_chip(request: &ChipRequest<'_>, paths: &StationPaths) -> Result<ChipRead, Failure> {
+/// `progress` sees every file's progress as it is read. A reader that made
+/// the read step down to smaller chunks is remembered for the process.
+pub fn read_chip(
+    request: &ChipRequest<'_>,
+    paths: &StationPaths,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ChipRead, Failure> {
     let (trust, trust_dir) = trust_store(request.trust_store.as_deref(), paths)?;
     let readers = Readers::establish().map_err(reader_failure)?;
     let started = Instant::now();
     let mut channel = connect(&readers, request.reader, request.wait)?;
-    let options = if request.short_apdus {
-        ReadOptions::default()
-    } else {
-        ReadOptions::extended()
-    };
+    let capabilities = channel.capabilities();
+    let limits = ReaderLimits::session();
+    let (options, chunk_choice) = chunk_options(
+        request.short_apdus,
+        limits.get(request.reader),
+        &capabilities,
+    );
     let mut rng = emrtd::rand_core::OsRng;
     let gone = || card_gone(&readers, request.reader);
     let mut reader = Reader::open(&mut channel, &request.key, options, &mut rng)
         .map_err(|e| chip_failure(e, Stage::Access, gone))?;
-    let files = reader
-        .read_document(&mut |p| {
-            tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
-        })
-        .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
+    let files = reader.read_document(progress);
+    let chunks = reader.chunks().clone();
+    if !chunks.fallbacks.is_empty() {
+        limits.remember(
+            request.reader,
+            LearnedLimit {
+                extended_length: chunks.extended_length(),
+                max_le: chunks.current,
+            },
+        );
+    }
+    let files = files.map_err(|e| chip_failure(e, Stage::Reading, gone))?;
     let passive = emrtd::passive::verify(&files, &trust, SystemTime::now());
     let chip = reader
         .verify_chip(&files, &mut rng)
         .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
     let counters = reader.counters();
     let access = reader.access().name();
-    let extended_length = reader.max_le() > emrtd::reader::SHORT_MAX_LE;
+    let pace_failure = reader.pace_failure().map(str::to_owned);
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     drop(reader);
     drop(channel);
@@ -298,29 +380,47 @@ pub fn read_chip(request: &ChipRequest<'_>, paths: &StationPaths) -> Result<Chip
         passive,
         chip,
         access,
+        pace_failure,
         trust_dir,
         apdus: counters.apdus,
         bytes_read: counters.bytes_read,
-        extended_length,
+        chunks,
+        chunk_choice,
+        capabilities,
         millis,
     })
 }
 
+/// One progress line on standard error (stdout keeps its one object).
+fn report_progress(p: Progress) {
+    use std::io::Write;
+    let line = json!({ "progress": { "file": p.file.name(), "read": p.read, "total": p.total } });
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
 /// Reads and checks the document in `args.reader`.
 pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
-    let key = access_key(args)?;
-    let wait = Duration::try_from_secs_f64(args.wait)
-        .map_err(|e| Failure::new(Code::InvalidArgument, format!("--wait: {e}")))?;
-    let read = read_chip(
-        &ChipRequest {
-            reader: &args.reader,
-            key,
-            trust_store: args.trust_store.clone(),
-            short_apdus: args.short_apdus,
-            wait,
-        },
-        paths,
-    )?;
+    let chip = &args.chip;
+    let reader = chip
+        .reader
+        .as_deref()
+        .ok_or_else(|| Failure::new(Code::InvalidArgument, "give --reader"))?;
+    let key = parse_access_key(chip.mrz.as_deref(), chip.can.as_deref())?;
+    let request = ChipRequest {
+        reader,
+        key,
+        trust_store: chip.trust_store.clone(),
+        short_apdus: chip.short_apdus,
+        wait: chip.wait()?,
+    };
+    let mut progress = |p: Progress| {
+        tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
+        if args.progress {
+            report_progress(p);
+        }
+    };
+    let read = read_chip(&request, paths, &mut progress)?;
     let files = &read.files;
     let portrait = files
         .get(&LdsFile::Dg(2))
@@ -345,9 +445,10 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
         }
     }
     Ok(json!({
-        "reader": args.reader,
+        "reader": reader,
         "document": document(files)?,
         "access": read.access,
+        "pace_failure": read.pace_failure,
         "files": files.keys().map(|f| f.name()).collect::<Vec<_>>(),
         "verification": {
             "passive": read.passive,
@@ -358,7 +459,60 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
         "photo": photo,
         "apdus": read.apdus,
         "bytes_read": read.bytes_read,
-        "extended_length": read.extended_length,
+        "extended_length": read.chunks.extended_length(),
+        "chunk": {
+            "size": read.chunks.current,
+            "initial": read.chunks.initial,
+            "chosen_by": read.chunk_choice,
+            "fallbacks": read.chunks.fallbacks,
+        },
+        "reader_capabilities": read.capabilities,
         "millis": read.millis,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_chunk_size_follows_flag_memory_reader_then_default() {
+        let unknown = Capabilities {
+            max_apdu: None,
+            card_extended_length: None,
+        };
+        let short_reader = Capabilities {
+            max_apdu: Some(261),
+            card_extended_length: None,
+        };
+        let big_reader = Capabilities {
+            max_apdu: Some(2048),
+            card_extended_length: Some(true),
+        };
+        let learned = LearnedLimit {
+            extended_length: false,
+            max_le: 128,
+        };
+        let choose = |short, learned, caps: &Capabilities| {
+            let (options, by) = chunk_options(short, learned, caps);
+            (options.max_le, by)
+        };
+        assert_eq!(
+            choose(true, Some(learned), &big_reader),
+            (emrtd::reader::SHORT_MAX_LE, "--short-apdus")
+        );
+        assert_eq!(choose(false, Some(learned), &big_reader), (128, "learned"));
+        assert_eq!(
+            choose(false, None, &short_reader),
+            (emrtd::reader::SHORT_MAX_LE, "reader")
+        );
+        assert_eq!(
+            choose(false, None, &big_reader),
+            (2048 - emrtd::reader::SM_RESPONSE_OVERHEAD, "reader")
+        );
+        assert_eq!(
+            choose(false, None, &unknown),
+            (emrtd::reader::EXTENDED_MAX_LE, "default")
+        );
+    }
 }

@@ -5,7 +5,9 @@
 //! answers APDUs until SIGINT or SIGTERM. When pcscd drops the connection
 //! (restarted, driver reloaded) the card is inserted again after a short
 //! back-off. `--remove-after-apdus N` pulls the card after N APDUs, to
-//! exercise removal mid-session.
+//! exercise removal mid-session. `--short-apdu-reader` puts a reader that
+//! refuses extended-length APDUs in front of the chip, and `--chip-max-le N`
+//! makes a chip that refuses READ BINARY of more than N bytes.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use card::VirtualCard;
+use card::limits::ShortApdusOnly;
 use card::vpcd::{ServeEnd, VpcdBridge, VpcdError};
 use clap::Args;
 use emrtd::chip::ProfileError;
@@ -32,6 +35,13 @@ pub struct SimulateArgs {
     /// Pull the card from the reader after this many APDUs.
     #[arg(long)]
     pub remove_after_apdus: Option<u64>,
+    /// Serve through a reader that takes short APDUs only: it answers
+    /// extended-length commands with 6700 itself, as many readers do.
+    #[arg(long)]
+    pub short_apdu_reader: bool,
+    /// The largest Le the chip's READ BINARY takes (6700 above it).
+    #[arg(long)]
+    pub chip_max_le: Option<usize>,
 }
 
 /// Longest pause between attempts to put the card back after pcscd let go.
@@ -77,7 +87,7 @@ fn load_profile(dir: &Path, raw: bool) -> Result<Profile, Failure> {
 
 /// What `serving` reports: no personal data beyond the document number,
 /// which the operator needs to read the card back.
-fn serving_report(config: &ChipConfig, port: u16) -> serde_json::Value {
+fn serving_report(config: &ChipConfig, args: &SimulateArgs) -> serde_json::Value {
     let document_number = config
         .profile
         .get(LdsFile::Dg(1))
@@ -99,7 +109,9 @@ fn serving_report(config: &ChipConfig, port: u16) -> serde_json::Value {
     let files: Vec<String> = config.profile.files().map(|(f, _)| f.name()).collect();
     json!({
         "serving": {
-            "port": port,
+            "port": args.port,
+            "short_apdu_reader": args.short_apdu_reader,
+            "chip_max_le": config.max_read_le,
             "document_number": document_number,
             "access": access,
             "files": files,
@@ -182,14 +194,21 @@ fn serve(
 /// Runs the simulator until SIGINT or SIGTERM; prints its one JSON object
 /// when the card is in.
 pub async fn run(args: SimulateArgs, json: bool) -> Result<(), Failure> {
-    let config = load(&args.source)?;
-    let report = serving_report(&config, args.port);
+    let mut config = load(&args.source)?;
+    config.max_read_le = args.chip_max_le;
+    let report = serving_report(&config, &args);
     let bridge =
         VpcdBridge::connect(("127.0.0.1", args.port)).map_err(|e| vpcd_failure(args.port, e))?;
     let stop = Arc::new(AtomicBool::new(false));
     let pull = Arc::new(AtomicBool::new(false));
+    let chip = VirtualChip::new(config);
+    let inner: Box<dyn VirtualCard> = if args.short_apdu_reader {
+        Box::new(ShortApdusOnly(chip))
+    } else {
+        Box::new(chip)
+    };
     let card = Pulling {
-        inner: VirtualChip::new(config),
+        inner,
         seen: Arc::new(AtomicU64::new(0)),
         limit: args.remove_after_apdus,
         pull: pull.clone(),

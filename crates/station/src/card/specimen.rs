@@ -2,8 +2,9 @@
 //! training — LDS files, an EF.SOD signed under a freshly made test CSCA,
 //! the chip's keys and `profile.toml` — ready for `station card simulate`.
 //!
-//! The CSCA is also written alone into `trust/` under the output folder,
-//! so `--trust-store DIR/trust` makes Passive Authentication `valid`.
+//! The CSCA and its CRL are also written alone into `trust/` under the
+//! output folder, so `--trust-store DIR/trust` makes Passive Authentication
+//! `valid` (or `invalid`, revoked, with `--revoke-document-signer`).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use clap::{Args, ValueEnum};
 use emrtd::crypto::CipherAlgorithm;
 use emrtd::ec::Curve;
 use emrtd::keys::HashAlgorithm;
+use emrtd::lds::AdditionalDocumentDetails;
 use emrtd::portrait::{ImageFormat, Portrait};
 use emrtd::specimen::{
     AaKeyKind, AccessOptions, MrzData, SodSignature, Specimen, SpecimenOptions, pace_info,
@@ -105,6 +107,15 @@ pub struct SpecimenArgs {
     pub ca: String,
     #[arg(long, value_enum, default_value = "ecdsa")]
     pub signature: SignatureKind,
+    /// DG12: the authority that issued the document.
+    #[arg(long)]
+    pub issuing_authority: Option<String>,
+    /// DG12: the date of issue, YYYYMMDD.
+    #[arg(long)]
+    pub date_of_issue: Option<String>,
+    /// List the Document Signer on the CSCA's CRL.
+    #[arg(long)]
+    pub revoke_document_signer: bool,
 }
 
 fn invalid(detail: impl std::fmt::Display) -> Failure {
@@ -149,6 +160,19 @@ pub fn options(args: &SpecimenArgs) -> Result<SpecimenOptions, Failure> {
     } else {
         Some((curve("--ca", &args.ca)?, cipher))
     };
+    if let Some(date) = &args.date_of_issue
+        && !(date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid(format!(
+            "--date-of-issue {date}: expected YYYYMMDD"
+        )));
+    }
+    let additional_details = (args.issuing_authority.is_some() || args.date_of_issue.is_some())
+        .then(|| AdditionalDocumentDetails {
+            issuing_authority: args.issuing_authority.clone(),
+            date_of_issue: args.date_of_issue.clone(),
+            ..AdditionalDocumentDetails::default()
+        });
     Ok(SpecimenOptions {
         mrz: MrzData {
             document_type: match args.doc_type {
@@ -167,6 +191,7 @@ pub fn options(args: &SpecimenArgs) -> Result<SpecimenOptions, Failure> {
         },
         portrait: portrait(args.portrait.as_deref())?,
         national_name: args.national_name.clone(),
+        additional_details,
         access,
         active_authentication: match args.aa {
             AaKind::Rsa => Some(AaKeyKind::Rsa2048),
@@ -179,6 +204,7 @@ pub fn options(args: &SpecimenArgs) -> Result<SpecimenOptions, Failure> {
             SignatureKind::Ecdsa => SodSignature::EcdsaP256,
         },
         lds_hash: HashAlgorithm::Sha256,
+        revoked_document_signer: args.revoke_document_signer,
     })
 }
 
@@ -253,6 +279,7 @@ pub fn run(args: &SpecimenArgs) -> Result<serde_json::Value, Failure> {
     let trust = args.out.join(TRUST_DIR);
     std::fs::create_dir_all(&trust)
         .and_then(|()| std::fs::write(trust.join(emrtd::specimen::CSCA_FILE), &specimen.csca))
+        .and_then(|()| std::fs::write(trust.join(emrtd::specimen::CRL_FILE), &specimen.crl))
         .map_err(|e| unwritable(&format!("{}: {e}", trust.display())))?;
 
     let mrz = &specimen.mrz;

@@ -29,19 +29,23 @@ pub fn lock_reader() -> MutexGuard<'static, ()> {
 
 /// Runs `station ARGS --json` and returns its exit code and single JSON object.
 pub fn station(args: &[&str]) -> (i32, Value) {
+    let (code, value, _) = station_with_stderr(args);
+    (code, value)
+}
+
+/// Like [`station`], with what it wrote to standard error.
+pub fn station_with_stderr(args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_station"))
         .args(args)
         .arg("--json")
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let value: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
+        panic!("stdout is not one JSON object ({e}): {stdout}\nstderr: {stderr}")
     });
-    (out.status.code().unwrap_or(-1), value)
+    (out.status.code().unwrap_or(-1), value, stderr)
 }
 
 /// Like [`station`], asserting success.
@@ -70,6 +74,12 @@ pub fn specimen(dir: &Path, extra: &[&str]) -> Value {
 
 /// `station card read` on the first vpcd reader with a fresh data dir.
 pub fn read(data_dir: &Path, extra: &[&str]) -> (i32, Value) {
+    let (code, value, _) = read_with_stderr(data_dir, extra);
+    (code, value)
+}
+
+/// Like [`read`], with what the read wrote to standard error.
+pub fn read_with_stderr(data_dir: &Path, extra: &[&str]) -> (i32, Value, String) {
     let mut args = vec![
         "card",
         "read",
@@ -79,7 +89,7 @@ pub fn read(data_dir: &Path, extra: &[&str]) -> (i32, Value) {
         data_dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    station(&args)
+    station_with_stderr(&args)
 }
 
 /// A `station card simulate` child; stopped with SIGTERM when dropped.
