@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::CameraError;
 
 /// One camera as the operating system names it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CameraDevice {
     pub index: String,

@@ -16,7 +16,9 @@ use clap::Args;
 use emrtd::passive::TrustStore;
 use emrtd::portrait::Portrait;
 use emrtd::{AccessKey, Can, ChipVerification, LdsFile, MrzKey, ReadOptions, Reader, Verification};
+use serde::Serialize;
 use serde_json::{Value, json};
+use ts_rs::TS;
 
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
@@ -179,25 +181,75 @@ fn national_name(dg11: &[u8]) -> Option<String> {
         .map(|t| String::from_utf8_lossy(t.value).into_owned())
 }
 
-fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Value, Failure> {
+/// The document's data as the MRZ in DG1 (and DG11's national name) has
+/// it: what the clerk compares with the citizen and the document in hand.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DocumentData {
+    /// `PASSPORT`, `ID_CARD`, ...
+    pub document_type: String,
+    pub document_code: String,
+    pub issuing_state: String,
+    pub document_number: String,
+    pub surname: String,
+    pub given_names: String,
+    pub nationality: String,
+    /// YYMMDD.
+    pub date_of_birth: String,
+    pub sex: String,
+    /// YYMMDD.
+    pub date_of_expiry: String,
+    pub optional_data: String,
+    pub national_name: Option<String>,
+}
+
+fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<DocumentData, Failure> {
     let dg1 = files
         .get(&LdsFile::Dg(1))
         .ok_or_else(|| Failure::new(Code::UnsupportedDocument, "the chip has no DG1"))?;
     let mrz = emrtd::lds::parse_dg1(dg1).map_err(|e| Failure::new(Code::ChipError, e))?;
-    Ok(json!({
-        "document_type": format!("{:?}", mrz.document_type).to_uppercase(),
-        "document_code": mrz.document_code,
-        "issuing_state": mrz.issuing_state,
-        "document_number": mrz.document_number,
-        "surname": mrz.primary_identifier,
-        "given_names": mrz.secondary_identifier,
-        "nationality": mrz.nationality,
-        "date_of_birth": mrz.date_of_birth.as_str(),
-        "sex": mrz.sex.to_string(),
-        "date_of_expiry": mrz.date_of_expiry.as_str(),
-        "optional_data": mrz.optional_data,
-        "national_name": files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
-    }))
+    Ok(DocumentData {
+        document_type: format!("{:?}", mrz.document_type).to_uppercase(),
+        document_code: mrz.document_code,
+        issuing_state: mrz.issuing_state,
+        document_number: mrz.document_number,
+        surname: mrz.primary_identifier,
+        given_names: mrz.secondary_identifier,
+        nationality: mrz.nationality,
+        date_of_birth: mrz.date_of_birth.as_str().to_owned(),
+        sex: mrz.sex.to_string(),
+        date_of_expiry: mrz.date_of_expiry.as_str().to_owned(),
+        optional_data: mrz.optional_data,
+        national_name: files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
+    })
+}
+
+/// How far the chip read is: bytes of one file, as the chip hands them over.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChipProgress {
+    /// `EF.COM`, `DG2`, ...
+    pub file: String,
+    #[ts(type = "number")]
+    pub read: usize,
+    #[ts(type = "number")]
+    pub total: usize,
+}
+
+/// The chip portrait (DG2) as JPEG, for the screen: JPEG as stored,
+/// JPEG 2000 decoded and encoded again. In memory only.
+pub fn portrait_jpeg(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Vec<u8>, Failure> {
+    let dg2 = files
+        .get(&LdsFile::Dg(2))
+        .ok_or_else(|| Failure::new(Code::PortraitUnreadable, "the chip has no DG2"))?;
+    let portrait =
+        Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
+    match portrait.format {
+        emrtd::portrait::ImageFormat::Jpeg => Ok(portrait.image),
+        emrtd::portrait::ImageFormat::Jpeg2000 => {
+            let frame = biometrics::Frame::decode(&portrait.image)
+                .map_err(|e| Failure::new(Code::PortraitUnreadable, e.to_string()))?;
+            crate::face::encode_jpeg(&frame).map(|j| j.to_vec())
+        }
+    }
 }
 
 /// Writes the portrait, JPEG or JPEG 2000, as PNG.
@@ -256,15 +308,20 @@ impl std::fmt::Debug for ChipRead {
 }
 
 impl ChipRead {
-    /// The document's MRZ data (and national name) as JSON, for display.
-    pub fn document(&self) -> Result<Value, Failure> {
+    /// The document's MRZ data (and national name), for display.
+    pub fn document(&self) -> Result<DocumentData, Failure> {
         document(&self.files)
     }
 }
 
 /// Opens the chip in `request.reader`, reads every file it lists and
-/// checks the document (Passive, Active and Chip Authentication). Blocks.
-pub fn read_chip(request: &ChipRequest<'_>, paths: &StationPaths) -> Result<ChipRead, Failure> {
+/// checks the document (Passive, Active and Chip Authentication), telling
+/// `progress` about every chunk read. Blocks.
+pub fn read_chip(
+    request: &ChipRequest<'_>,
+    paths: &StationPaths,
+    progress: &mut dyn FnMut(ChipProgress),
+) -> Result<ChipRead, Failure> {
     let (trust, trust_dir) = trust_store(request.trust_store.as_deref(), paths)?;
     let readers = Readers::establish().map_err(reader_failure)?;
     let started = Instant::now();
@@ -281,6 +338,11 @@ pub fn read_chip(request: &ChipRequest<'_>, paths: &StationPaths) -> Result<Chip
     let files = reader
         .read_document(&mut |p| {
             tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
+            progress(ChipProgress {
+                file: p.file.name(),
+                read: p.read,
+                total: p.total,
+            });
         })
         .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
     let passive = emrtd::passive::verify(&files, &trust, SystemTime::now());
@@ -320,6 +382,7 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
             wait,
         },
         paths,
+        &mut |_| {},
     )?;
     let files = &read.files;
     let portrait = files
