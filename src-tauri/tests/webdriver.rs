@@ -387,7 +387,8 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         .await
         .unwrap();
 
-    // Face: a printed photo and a phone replay are refused.
+    // Face: a printed photo and a phone replay are refused (their heads are
+    // turned, so the quality gate stops them before liveness is asked).
     wait_for(&client, Locator::Css(&css("face-folder")), 10).await;
     fill(&client, "face-folder", spoof.to_str().unwrap()).await;
     click(&client, "capture-face").await;

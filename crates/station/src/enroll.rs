@@ -1221,6 +1221,48 @@ mod tests {
         assert_eq!(vpcd_reader(35964), "Virtual PCD 00 01");
     }
 
+    fn demo_dg2() -> Vec<u8> {
+        std::fs::read(demo_data_dir().join("documents/demo/DG2")).unwrap()
+    }
+
+    /// The sample attacks of `testdata/faces` hold the head turned, so the
+    /// quality gate refuses them before liveness is even asked.
+    #[test]
+    fn a_printed_photo_and_a_screen_replay_are_refused() {
+        let analyzer = FaceAnalyzer::load_bundled().unwrap();
+        let faces = demo_data_dir().join("faces");
+        let source = FaceSource::Files(vec![faces.join("F1.png"), faces.join("F2.png")]);
+        let mut seen = Vec::new();
+        let refused = capture_face(&analyzer, &source, &demo_dg2(), |p| seen.push(p.frame))
+            .err()
+            .unwrap();
+        assert_eq!(refused.code, Code::FaceNotCaptured, "{refused}");
+        assert!(refused.detail.contains("head_turned"), "{refused}");
+        assert_eq!(seen, [1, 2]);
+    }
+
+    #[test]
+    fn the_demo_camera_matches_the_demo_portrait_and_reports_each_frame() {
+        let analyzer = FaceAnalyzer::load_bundled().unwrap();
+        let mut previews = Vec::new();
+        let face = capture_face(&analyzer, &FaceSource::demo(), &demo_dg2(), |p| {
+            previews.push(p)
+        })
+        .unwrap();
+        assert_eq!(face.capture.liveness.verdict, "live");
+        assert!(face.matching.matched);
+        assert_eq!(previews.len(), DEMO_FRAME_SIDES.len());
+        for p in &previews {
+            assert!(p.preview.starts_with("data:image/jpeg;base64,"));
+            let [x, y, w, h] = p.face_box.unwrap();
+            assert!(
+                x > 0.0 && y > 0.0 && x + w < 1.0 && y + h < 1.0,
+                "{:?}",
+                p.face_box
+            );
+        }
+    }
+
     #[test]
     fn user_names_compare_like_the_store() {
         assert!(same_user("Anna", " anna "));

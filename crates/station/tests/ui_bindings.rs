@@ -76,10 +76,7 @@ fn keys(value: &impl serde::Serialize) -> Vec<String> {
     }
 }
 
-fn declares_exactly<T: TS>(value: &T, expected: &[&str])
-where
-    T: serde::Serialize,
-{
+fn declares_exactly<T: TS + serde::Serialize>(value: &T, expected: &[&str]) {
     let decl = T::decl();
     let mut found = keys(value);
     found.sort();
