@@ -4,71 +4,14 @@
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::process::CommandExt;
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use support::{connect, start_driver};
 use testbed::Service;
-
-/// Stops the driver and the app it started, even when the test fails: the
-/// driver leads its own process group, which the app joins.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.0.id())])
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_driver(data_dir: &std::path::Path, env: &[(&str, &str)]) -> (Driver, u16) {
-    let port = testbed::free_port().unwrap();
-    let child = Command::new("WebKitWebDriver")
-        .process_group(0)
-        .arg(format!("--port={port}"))
-        .envs(env.iter().copied())
-        .env("TAURI_WEBVIEW_AUTOMATION", "true")
-        .env("STATION_DATA_DIR", data_dir.join("station"))
-        // The webview's own storage (language choice, window state) starts
-        // empty in every run.
-        .env("XDG_DATA_HOME", data_dir.join("xdg-data"))
-        .env("XDG_CONFIG_HOME", data_dir.join("xdg-config"))
-        .env("XDG_CACHE_HOME", data_dir.join("xdg-cache"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("WebKitWebDriver (Debian package webkit2gtk-driver) is installed");
-    let driver = Driver(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !testbed::tcp_listening(port) {
-        assert!(
-            Instant::now() < deadline,
-            "WebKitWebDriver did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (driver, port)
-}
-
-async fn connect(port: u16) -> Client {
-    // WebKitWebDriver launches our binary as the browser; no browserName, so
-    // it is not matched against WebKit's own browsers.
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "webkitgtk:browserOptions".into(),
-        serde_json::json!({ "binary": env!("CARGO_BIN_EXE_enrollment-station"), "args": [] }),
-    );
-    let http = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(http)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session with the app")
-}
 
 fn screenshots_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
@@ -165,16 +108,21 @@ async fn first_run(client: &Client) {
     wait_for(client, Locator::Css(&css("check-readers")), 30).await;
 }
 
+/// The display, the readers and the microphone the app is tested with.
+fn bed_ready() -> bool {
+    let display = testbed::require(Service::Display);
+    let pcscd = testbed::require(Service::Pcscd);
+    let pulse = testbed::require(Service::PulseAudio);
+    display && pcscd && pulse
+}
+
 const ADMIN: (&str, &str) = ("admin", "admin-password-1");
 const CLERK: (&str, &str) = ("clerk.wang", "clerk-password-1");
 const SUPERVISOR: (&str, &str) = ("supervisor.li", "supervisor-password-1");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_screen_lists_the_test_bed_devices() {
-    let display = testbed::require(Service::Display);
-    let pcscd = testbed::require(Service::Pcscd);
-    let pulse = testbed::require(Service::PulseAudio);
-    if !(display && pcscd && pulse) {
+    if !bed_ready() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -274,10 +222,7 @@ async fn field_state(client: &Client, field: &str) -> Option<String> {
 /// the queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
-    let display = testbed::require(Service::Display);
-    let pcscd = testbed::require(Service::Pcscd);
-    let pulse = testbed::require(Service::PulseAudio);
-    if !(display && pcscd && pulse) {
+    if !bed_ready() {
         return;
     }
     let data = tempfile::tempdir().unwrap();

@@ -70,25 +70,37 @@ function updateUserBar(): void {
   );
 }
 
-function firstRunScreen(): Screen {
+/// A name-and-password form: the first administrator, or signing in.
+function credentialsScreen(options: {
+  title: string;
+  explain: string | null;
+  prefix: "admin" | "login";
+  passwordLabel: string;
+  submitLabel: string;
+  submitId: string;
+  action: (name: string, password: string) => Promise<void>;
+}): Screen {
   return {
     render() {
-      const name = field("login.name", { "data-testid": "admin-name", autocomplete: "off" });
-      const password = field("login.new_password", {
+      const name = field("login.name", {
+        "data-testid": `${options.prefix}-name`,
+        autocomplete: "username",
+      });
+      const password = field(options.passwordLabel, {
         type: "password",
-        "data-testid": "admin-password",
+        "data-testid": `${options.prefix}-password`,
       });
       const submit = el(
         "button",
-        { type: "submit", class: "primary", "data-testid": "create-admin" },
-        t("first_run.create"),
+        { type: "submit", class: "primary", "data-testid": options.submitId },
+        t(options.submitLabel),
       );
       const errors = el("div", { "aria-live": "assertive" });
       const form = el(
         "form",
         { class: "panel narrow" },
-        el("h2", {}, t("first_run.title")),
-        el("p", { class: "muted" }, t("first_run.explain")),
+        el("h2", {}, t(options.title)),
+        ...(options.explain ? [el("p", { class: "muted" }, t(options.explain))] : []),
         name.wrap,
         password.wrap,
         errors,
@@ -96,51 +108,42 @@ function firstRunScreen(): Screen {
       );
       form.addEventListener("submit", (e) => {
         e.preventDefault();
-        void guarded(submit, errors, async () => {
-          await api.createAdministrator(name.input.value, password.input.value);
-          await api.signIn(name.input.value, password.input.value);
-          await route();
-        });
+        void guarded(submit, errors, () => options.action(name.input.value, password.input.value));
       });
       return form;
     },
   };
 }
 
-function loginScreen(): Screen {
-  return {
-    render() {
-      const name = field("login.name", { "data-testid": "login-name", autocomplete: "username" });
-      const password = field("login.password", {
-        type: "password",
-        "data-testid": "login-password",
-        autocomplete: "current-password",
-      });
-      const submit = el(
-        "button",
-        { type: "submit", class: "primary", "data-testid": "login-submit" },
-        t("login.submit"),
-      );
-      const errors = el("div", { "aria-live": "assertive" });
-      const form = el(
-        "form",
-        { class: "panel narrow" },
-        el("h2", {}, t("login.title")),
-        name.wrap,
-        password.wrap,
-        errors,
-        submit,
-      );
-      form.addEventListener("submit", (e) => {
-        e.preventDefault();
-        void guarded(submit, errors, async () => {
-          await api.signIn(name.input.value, password.input.value);
-          await route();
-        });
-      });
-      return form;
+function firstRunScreen(): Screen {
+  return credentialsScreen({
+    title: "first_run.title",
+    explain: "first_run.explain",
+    prefix: "admin",
+    passwordLabel: "login.new_password",
+    submitLabel: "first_run.create",
+    submitId: "create-admin",
+    action: async (name, password) => {
+      await api.createAdministrator(name, password);
+      await api.signIn(name, password);
+      await route();
     },
-  };
+  });
+}
+
+function loginScreen(): Screen {
+  return credentialsScreen({
+    title: "login.title",
+    explain: null,
+    prefix: "login",
+    passwordLabel: "login.password",
+    submitLabel: "login.submit",
+    submitId: "login-submit",
+    action: async (name, password) => {
+      await api.signIn(name, password);
+      await route();
+    },
+  });
 }
 
 // --- home --------------------------------------------------------------
