@@ -11,8 +11,6 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tauri::Manager;
-
 fn main() -> ExitCode {
     station::init_logging("warn,enrollment_station=info");
     // The same variables as the CLI's --data-dir/--models-dir, so several
@@ -40,19 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // One window per station: a second start brings the first to the front.
-    let single_instance = tauri_plugin_single_instance::Builder::new()
-        .dbus_id(format!("org.enrollment_station.app.{}", paths.instance_key()))
-        .callback(|app, _args, _cwd| {
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.set_focus();
-            }
-        })
-        .build();
     let app = tauri::Builder::default()
-        .plugin(single_instance)
-        .plugin(tauri_plugin_window_state::Builder::new().build())
         .manage(commands::AppState { paths, desk })
         .invoke_handler(tauri::generate_handler![
             commands::device_status,

@@ -15,16 +15,6 @@ pub struct StationPaths {
 }
 
 impl StationPaths {
-    /// A short name for this data directory, the same on every start: one
-    /// window per station, while stations with other data directories run
-    /// side by side.
-    pub fn instance_key(&self) -> String {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.data_dir.hash(&mut hasher);
-        format!("s{:016x}", hasher.finish())
-    }
-
     /// Resolves the folders: explicit choices first, then the OS defaults.
     pub fn resolve(
         data_dir: Option<PathBuf>,
