@@ -64,4 +64,3 @@ pub async fn connect(port: u16) -> Client {
         .await
         .expect("WebDriver session with the app")
 }
-

@@ -234,22 +234,18 @@ pub struct ChipProgress {
     pub total: usize,
 }
 
-/// The chip portrait (DG2) as JPEG, for the screen: JPEG as stored,
-/// JPEG 2000 decoded and encoded again. In memory only.
+/// The chip portrait (DG2) as a baseline JPEG for the screen: decoded (JPEG
+/// or JPEG 2000, sizes checked) and encoded again, so the window shows
+/// whatever the chip stores. In memory only.
 pub fn portrait_jpeg(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Vec<u8>, Failure> {
     let dg2 = files
         .get(&LdsFile::Dg(2))
         .ok_or_else(|| Failure::new(Code::PortraitUnreadable, "the chip has no DG2"))?;
     let portrait =
         Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
-    match portrait.format {
-        emrtd::portrait::ImageFormat::Jpeg => Ok(portrait.image),
-        emrtd::portrait::ImageFormat::Jpeg2000 => {
-            let frame = biometrics::Frame::decode(&portrait.image)
-                .map_err(|e| Failure::new(Code::PortraitUnreadable, e.to_string()))?;
-            crate::face::encode_jpeg(&frame).map(|j| j.to_vec())
-        }
-    }
+    let frame = biometrics::Frame::decode(&portrait.image)
+        .map_err(|e| Failure::new(Code::PortraitUnreadable, e.to_string()))?;
+    crate::face::encode_jpeg(&frame).map(|j| j.to_vec())
 }
 
 /// Writes the portrait, JPEG or JPEG 2000, as PNG.
