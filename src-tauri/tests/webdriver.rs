@@ -337,13 +337,19 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     wait_for(&client, Locator::Css(&css("face-folder")), 10).await;
     fill(&client, "face-folder", spoof.to_str().unwrap()).await;
     click(&client, "capture-face").await;
-    let (cause, _) = problem(&client, "LIVENESS_FAILED", 120).await;
+    let (cause, _) = problem(&client, "FACE_NOT_CAPTURED", 120).await;
     assert_eq!(
         cause,
-        station::Failure::new(station::Code::LivenessFailed, "")
+        station::Failure::new(station::Code::FaceNotCaptured, "")
             .zh
             .cause
     );
+    assert_eq!(
+        text_of(&client, "face-hint").await,
+        "头部偏转：请市民正视前方。"
+    );
+    let next = client.find(Locator::Css(&css("next"))).await.unwrap();
+    assert!(!next.is_enabled().await.unwrap());
     shot(&client, "08-face-spoof").await;
     // The demo camera's frames of the holder match the chip portrait.
     client

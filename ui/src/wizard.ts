@@ -427,6 +427,7 @@ function faceStep(wz: Wizard): HTMLElement {
   const start = button("face.start", { class: "primary", "data-testid": "capture-face" });
   const live = el("div", { class: "live", "aria-live": "polite" });
   start.addEventListener("click", async () => {
+    wz.folder = folder.input.value;
     start.disabled = true;
     wz.busy = true;
     result.replaceChildren();

@@ -13,8 +13,10 @@ pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // `--` is essential: without it procps' kill reads the negative
+        // process group as options and signals every process (-1).
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.0.id())])
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
