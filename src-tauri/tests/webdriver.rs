@@ -49,6 +49,14 @@ async fn texts(client: &Client, css: &str) -> Vec<String> {
 }
 
 async fn shot(client: &Client, name: &str) {
+    // The webview's snapshot is its last painted frame: let two more frames
+    // be painted first.
+    let _ = client
+        .execute_async(
+            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",
+            vec![],
+        )
+        .await;
     std::fs::write(
         screenshots_dir().join(format!("{name}.png")),
         client.screenshot().await.unwrap(),
