@@ -422,6 +422,29 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         (expected.zh.cause.clone(), expected.zh.remedy.clone())
     );
     shot(&client, "13-approval-same-user").await;
+    // Escape closes the dialog; the enrollment waits, submitted, for another try.
+    client
+        .find(Locator::Css(&css("supervisor-name")))
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    let closed = async {
+        while !client
+            .find_all(Locator::Css(&css("supervisor-name")))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("Escape closes the approval dialog");
+    click(&client, "submit-review").await;
+    wait_for(&client, Locator::Css(&css("supervisor-name")), 10).await;
     fill(&client, "supervisor-name", SUPERVISOR.0).await;
     fill(&client, "supervisor-password", SUPERVISOR.1).await;
     click(&client, "approve").await;

@@ -51,7 +51,7 @@ export async function route(): Promise<void> {
   else show(homeScreen());
 }
 
-function updateUserBar(): void {
+export function updateUserBar(): void {
   const bar = document.getElementById("user");
   if (!bar) return;
   const who = desk?.signed_in;

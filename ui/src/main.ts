@@ -2,7 +2,7 @@
 // Every visible text comes from public/locales/<lang>.json; every call goes
 // through api.ts to the station core.
 
-import { route } from "./home.js";
+import { route, updateUserBar } from "./home.js";
 import { lang, savedLang, setLang, t } from "./i18n.js";
 import { installKeys, rerender } from "./shell.js";
 
@@ -16,6 +16,7 @@ async function start(): Promise<void> {
   toggle?.addEventListener("click", async () => {
     await setLang(lang() === "en" ? "zh-CN" : "en");
     updateToggle();
+    updateUserBar();
     rerender();
   });
   installKeys();

@@ -149,10 +149,9 @@ function wizardScreen(): Screen {
       return el("div", { class: "stack" }, steps, body, navBar(w));
     },
     next: nextStep,
-    back: () => {
-      if (w && w.step === "document") void abandon();
-      else previousStep();
-    },
+    // Escape and Alt+← go back a step; leaving the enrollment is only ever
+    // the explicit Cancel button.
+    back: previousStep,
   };
 }
 
