@@ -3,12 +3,13 @@
 # is missing, then brings up virtual devices for whatever hardware is absent:
 # pcscd with the vpcd virtual reader when no smart-card service runs, the
 # virtual microphone when no audio server answers, Xvfb when there is no
-# display.
+# display. With virtual devices (or STATION_DEMO=1, or --demo) the app runs in
+# demo mode: the demo document in the vpcd reader and the demo camera.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-(cd ui && npm run --silent build)
+scripts/build-ui.sh
 
 services=()
 if ! [ -S /run/pcscd/pcscd.comm ]; then services+=(pcscd); fi
@@ -19,6 +20,8 @@ if [ "${#services[@]}" -gt 0 ]; then
   trap 'scripts/testbed.sh stop' EXIT
   eval "$(scripts/testbed.sh start "${services[@]}")"
   echo "run: virtual devices started: ${services[*]}" >&2
+  # Without hardware the demo document, camera and microphone stand in.
+  export STATION_DEMO="${STATION_DEMO:-1}"
 fi
 
 cargo run -p enrollment-station -- "$@"

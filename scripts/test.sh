@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-(cd ui && npm run --silent build)
+scripts/build-ui.sh
 
 stop_bed() { scripts/testbed.sh stop || true; }
 trap stop_bed EXIT

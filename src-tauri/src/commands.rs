@@ -1,15 +1,156 @@
-//! Tauri commands: one per station-core operation, no logic of their own.
+//! Tauri commands: one per station-core call, no logic of their own. Long
+//! work (chip read, face analysis, recording, sealing) runs off the async
+//! threads inside the core; its progress comes back over the channel the
+//! window passes in.
 
+use station::card::read::ChipProgress;
+use station::desk::{
+    AccessInput, DeskState, MrzCheck, MrzFields, NewStaffRole, ReviewDecision, ReviewOutcome,
+    StaffMember,
+};
+use station::enroll::{ChallengeText, DocumentReport, FaceProgress, FaceReport, VoiceReport};
+use station::queue::QueueView;
 use station::{DoctorOptions, DoctorReport, Failure, StationPaths};
+use tauri::State;
+use tauri::ipc::Channel;
+use zeroize::Zeroizing;
 
 /// What every command may reach.
 #[derive(Debug)]
 pub struct AppState {
     pub paths: StationPaths,
+    pub desk: station::desk::Desk,
+}
+
+type Answer<T> = Result<T, Failure>;
+
+/// Sends to the window; a window that went away just stops listening.
+fn sender<T: serde::Serialize + Clone + Send + 'static>(
+    channel: Channel<T>,
+) -> impl FnMut(T) + Send + 'static {
+    move |message| {
+        if let Err(e) = channel.send(message) {
+            tracing::debug!("progress not delivered: {e}");
+        }
+    }
 }
 
 /// The home screen's device status: `station doctor` for the window.
 #[tauri::command]
-pub async fn device_status(state: tauri::State<'_, AppState>) -> Result<DoctorReport, Failure> {
+pub async fn device_status(state: State<'_, AppState>) -> Answer<DoctorReport> {
     Ok(station::doctor::run(&state.paths, &DoctorOptions::default()).await)
+}
+
+#[tauri::command]
+pub async fn desk_state(state: State<'_, AppState>) -> Answer<DeskState> {
+    state.desk.state().await
+}
+
+#[tauri::command]
+pub async fn create_administrator(
+    state: State<'_, AppState>,
+    name: String,
+    password: String,
+) -> Answer<StaffMember> {
+    state
+        .desk
+        .create_administrator(&name, Zeroizing::new(password))
+        .await
+}
+
+#[tauri::command]
+pub async fn sign_in(
+    state: State<'_, AppState>,
+    name: String,
+    password: String,
+) -> Answer<StaffMember> {
+    state.desk.sign_in(&name, Zeroizing::new(password)).await
+}
+
+#[tauri::command]
+pub async fn sign_out(state: State<'_, AppState>) -> Answer<()> {
+    state.desk.sign_out().await
+}
+
+#[tauri::command]
+pub async fn add_user(
+    state: State<'_, AppState>,
+    name: String,
+    password: String,
+    role: NewStaffRole,
+) -> Answer<StaffMember> {
+    state
+        .desk
+        .add_user(&name, Zeroizing::new(password), role)
+        .await
+}
+
+#[tauri::command]
+pub async fn queue(state: State<'_, AppState>) -> Answer<QueueView> {
+    state.desk.queue().await
+}
+
+#[tauri::command]
+pub async fn begin_enrollment(state: State<'_, AppState>) -> Answer<()> {
+    state.desk.begin().await
+}
+
+#[tauri::command]
+pub async fn cancel_enrollment(state: State<'_, AppState>) -> Answer<()> {
+    state.desk.cancel().await;
+    Ok(())
+}
+
+#[tauri::command]
+pub fn check_mrz(fields: MrzFields) -> MrzCheck {
+    station::desk::check_mrz(&fields)
+}
+
+#[tauri::command]
+pub async fn read_document(
+    state: State<'_, AppState>,
+    access: AccessInput,
+    on_progress: Channel<ChipProgress>,
+) -> Answer<DocumentReport> {
+    state.desk.read_document(access, sender(on_progress)).await
+}
+
+#[tauri::command]
+pub async fn capture_face(
+    state: State<'_, AppState>,
+    folder: Option<String>,
+    on_progress: Channel<FaceProgress>,
+) -> Answer<FaceReport> {
+    state.desk.capture_face(folder, sender(on_progress)).await
+}
+
+#[tauri::command]
+pub async fn voice_challenge(state: State<'_, AppState>) -> Answer<ChallengeText> {
+    state.desk.voice_challenge().await
+}
+
+#[tauri::command]
+pub async fn capture_voice(
+    state: State<'_, AppState>,
+    on_level: Channel<microphone::Level>,
+) -> Answer<VoiceReport> {
+    state.desk.capture_voice(sender(on_level)).await
+}
+
+#[tauri::command]
+pub async fn submit_enrollment(state: State<'_, AppState>) -> Answer<()> {
+    state.desk.submit().await
+}
+
+#[tauri::command]
+pub async fn review(
+    state: State<'_, AppState>,
+    supervisor: String,
+    password: String,
+    decision: ReviewDecision,
+) -> Answer<ReviewOutcome> {
+    state
+        .desk
+        .review(&supervisor, Zeroizing::new(password), decision)
+        .await
 }

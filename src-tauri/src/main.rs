@@ -26,9 +26,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Demo mode: the demo document in the vpcd reader and the demo camera
+    // stand in for hardware (`--demo` or STATION_DEMO=1).
+    let demo = std::env::args().any(|a| a == "--demo")
+        || std::env::var("STATION_DEMO").is_ok_and(|v| v == "1");
+    let desk = match tauri::async_runtime::block_on(station::desk::Desk::open(paths.clone(), demo))
+    {
+        Ok(desk) => desk,
+        Err(failure) => {
+            eprintln!("{failure}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = tauri::Builder::default()
-        .manage(commands::AppState { paths })
-        .invoke_handler(tauri::generate_handler![commands::device_status])
+        .manage(commands::AppState { paths, desk })
+        .invoke_handler(tauri::generate_handler![
+            commands::device_status,
+            commands::desk_state,
+            commands::create_administrator,
+            commands::sign_in,
+            commands::sign_out,
+            commands::add_user,
+            commands::queue,
+            commands::begin_enrollment,
+            commands::cancel_enrollment,
+            commands::check_mrz,
+            commands::read_document,
+            commands::capture_face,
+            commands::voice_challenge,
+            commands::capture_voice,
+            commands::submit_enrollment,
+            commands::review,
+        ])
         .run(tauri::generate_context!());
     match app {
         Ok(()) => ExitCode::SUCCESS,

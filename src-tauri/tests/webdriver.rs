@@ -4,64 +4,14 @@
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use support::{connect, start_driver};
 use testbed::Service;
-
-/// Stops the driver (and with it the app) even when the test fails.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_driver(data_dir: &std::path::Path) -> (Driver, u16) {
-    let port = testbed::free_port().unwrap();
-    let child = Command::new("WebKitWebDriver")
-        .arg(format!("--port={port}"))
-        .env("TAURI_WEBVIEW_AUTOMATION", "true")
-        .env("STATION_DATA_DIR", data_dir.join("station"))
-        // The webview's own storage (language choice, window state) starts
-        // empty in every run.
-        .env("XDG_DATA_HOME", data_dir.join("xdg-data"))
-        .env("XDG_CONFIG_HOME", data_dir.join("xdg-config"))
-        .env("XDG_CACHE_HOME", data_dir.join("xdg-cache"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("WebKitWebDriver (Debian package webkit2gtk-driver) is installed");
-    let driver = Driver(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !testbed::tcp_listening(port) {
-        assert!(
-            Instant::now() < deadline,
-            "WebKitWebDriver did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (driver, port)
-}
-
-async fn connect(port: u16) -> Client {
-    // WebKitWebDriver launches our binary as the browser; no browserName, so
-    // it is not matched against WebKit's own browsers.
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "webkitgtk:browserOptions".into(),
-        serde_json::json!({ "binary": env!("CARGO_BIN_EXE_enrollment-station"), "args": [] }),
-    );
-    let http = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(http)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session with the app")
-}
 
 fn screenshots_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
@@ -98,20 +48,98 @@ async fn texts(client: &Client, css: &str) -> Vec<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn home_screen_lists_the_test_bed_devices() {
+async fn shot(client: &Client, name: &str) {
+    // The webview's snapshot is its last painted frame: let two more frames
+    // be painted first.
+    let _ = client
+        .execute_async(
+            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",
+            vec![],
+        )
+        .await;
+    std::fs::write(
+        screenshots_dir().join(format!("{name}.png")),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+}
+
+fn css(testid: &str) -> String {
+    format!("[data-testid=\"{testid}\"]")
+}
+
+async fn fill(client: &Client, testid: &str, text: &str) {
+    let input = client.find(Locator::Css(&css(testid))).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, testid: &str) {
+    client
+        .find(Locator::Css(&css(testid)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text_of(client: &Client, testid: &str) -> String {
+    client
+        .find(Locator::Css(&css(testid)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits for the catalogue failure `code` on the screen and returns its
+/// cause and remedy as shown.
+async fn problem(client: &Client, code: &str, seconds: u64) -> (String, String) {
+    let selector = format!("[data-testid=problem][data-code={code}]");
+    wait_for(client, Locator::Css(&selector), seconds).await;
+    let node = client.find(Locator::Css(&selector)).await.unwrap();
+    let cause = node.find(Locator::Css(".cause")).await.unwrap();
+    let remedy = node.find(Locator::Css(".remedy")).await.unwrap();
+    (cause.text().await.unwrap(), remedy.text().await.unwrap())
+}
+
+/// The first administrator, created on the first-run screen; the app then
+/// signs them in.
+async fn first_run(client: &Client) {
+    wait_for(client, Locator::Css(&css("admin-name")), 30).await;
+    shot(client, "01-first-run").await;
+    fill(client, "admin-name", ADMIN.0).await;
+    fill(client, "admin-password", ADMIN.1).await;
+    click(client, "create-admin").await;
+    wait_for(client, Locator::Css(&css("check-readers")), 30).await;
+}
+
+/// The display, the readers and the microphone the app is tested with.
+fn bed_ready() -> bool {
     let display = testbed::require(Service::Display);
     let pcscd = testbed::require(Service::Pcscd);
     let pulse = testbed::require(Service::PulseAudio);
-    if !(display && pcscd && pulse) {
+    display && pcscd && pulse
+}
+
+const ADMIN: (&str, &str) = ("admin", "admin-password-1");
+const CLERK: (&str, &str) = ("clerk.wang", "clerk-password-1");
+const SUPERVISOR: (&str, &str) = ("supervisor.li", "supervisor-password-1");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_screen_lists_the_test_bed_devices() {
+    if !bed_ready() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let (_driver, port) = start_driver(data.path());
+    let (_driver, port) = start_driver(data.path(), &[]);
     let client = connect(port).await;
 
-    // The status rows appear once the station core has answered.
-    wait_for(&client, Locator::Css("[data-testid=check-readers]"), 30).await;
+    // A new station asks for its administrator first, then shows the home
+    // screen with the status rows once the station core has answered.
+    first_run(&client).await;
 
     let title = client
         .find(Locator::Css("h1"))
@@ -141,28 +169,303 @@ async fn home_screen_lists_the_test_bed_devices() {
         .await
         .unwrap();
     assert_eq!(status.as_deref(), Some("ok"));
-    std::fs::write(
-        screenshots_dir().join("home-zh.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    assert_eq!(text_of(&client, "count-queued").await, "0");
+    shot(&client, "home-zh").await;
 
     // English is one click away, and every label follows.
-    client
-        .find(Locator::Css("[data-testid=lang-toggle]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "lang-toggle").await;
     wait_for(&client, Locator::XPath("//h2[text()='Device status']"), 5).await;
     let mics = texts(&client, "[data-testid=microphones-item]").await;
     assert!(mics.iter().any(|m| m == "virtmic (default)"), "{mics:?}");
+    shot(&client, "home-en").await;
+
+    client.close().await.unwrap();
+}
+
+/// ICAO 9303's check digit (weights 7, 3, 1), computed here independently
+/// of the station's.
+fn check_digit(field: &str) -> char {
+    let sum: u32 = field
+        .bytes()
+        .zip([7u32, 3, 1].iter().cycle())
+        .map(|(b, w)| {
+            let v = match b {
+                b'0'..=b'9' => u32::from(b - b'0'),
+                b'A'..=b'Z' => u32::from(b - b'A') + 10,
+                _ => 0,
+            };
+            v * w
+        })
+        .sum();
+    char::from_digit(sum % 10, 10).unwrap()
+}
+
+async fn type_mrz(client: &Client, number: &str, birth: &str, expiry: &str) {
+    for (field, check, value) in [
+        ("mrz-document_number", "mrz-document_check", number),
+        ("mrz-date_of_birth", "mrz-birth_check", birth),
+        ("mrz-date_of_expiry", "mrz-expiry_check", expiry),
+    ] {
+        fill(client, field, value).await;
+        fill(client, check, &check_digit(value).to_string()).await;
+    }
+}
+
+async fn field_state(client: &Client, field: &str) -> Option<String> {
+    client
+        .find(Locator::Css(&css(&format!("mrz-state-{field}"))))
+        .await
+        .unwrap()
+        .attr("data-state")
+        .await
+        .unwrap()
+}
+
+/// The whole counter flow in the real window, in demo mode: staff set up,
+/// the clerk signs in, a wrong MRZ gets the catalogue's remedy, the demo
+/// chip is read through pcscd's vpcd reader, a spoof image sequence is
+/// refused, the demo camera's frames match the chip portrait, the citizen's
+/// digits are spoken into the virtual microphone, the clerk cannot approve
+/// their own enrollment, a supervisor approves, and the sealed packet is in
+/// the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
+    if !bed_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let station_dir = data.path().join("station");
+    std::fs::create_dir_all(&station_dir).unwrap();
+    // The platform's X25519 key: the curve's base point, a valid key whose
+    // secret (1) nobody needs here; the station tests open real packets.
     std::fs::write(
-        screenshots_dir().join("home-en.png"),
-        client.screenshot().await.unwrap(),
+        station_dir.join("platform.pub"),
+        format!("09{}", "00".repeat(31)),
     )
     .unwrap();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let spoof = data.path().join("spoof");
+    std::fs::create_dir_all(&spoof).unwrap();
+    for name in ["F1.png", "F2.png"] {
+        std::fs::copy(repo.join("testdata/faces").join(name), spoof.join(name)).unwrap();
+    }
+    let (_driver, port) = start_driver(data.path(), &[("STATION_DEMO", "1")]);
+    let client = connect(port).await;
+
+    // The administrator adds a clerk and a supervisor.
+    first_run(&client).await;
+    for (name, password, role) in [
+        (CLERK.0, CLERK.1, "clerk"),
+        (SUPERVISOR.0, SUPERVISOR.1, "supervisor"),
+    ] {
+        fill(&client, "staff-name", name).await;
+        fill(&client, "staff-password", password).await;
+        client
+            .find(Locator::Css(&format!(
+                "[data-testid=staff-role] option[value={role}]"
+            )))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&client, "staff-add").await;
+        wait_for(
+            &client,
+            Locator::XPath(&format!(
+                "//*[@data-testid='staff-added' and contains(., '{name}')]"
+            )),
+            10,
+        )
+        .await;
+    }
+    shot(&client, "02-home-admin").await;
+    click(&client, "sign-out").await;
+
+    // The clerk signs in with the keyboard alone: Enter submits.
+    wait_for(&client, Locator::Css(&css("login-name")), 10).await;
+    shot(&client, "03-login").await;
+    fill(&client, "login-name", CLERK.0).await;
+    fill(&client, "login-password", &format!("{}\u{E007}", CLERK.1)).await;
+    wait_for(&client, Locator::Css(&css("new-enrollment")), 30).await;
+    assert!(text_of(&client, "signed-in").await.starts_with(CLERK.0));
+    shot(&client, "04-home-clerk").await;
+    click(&client, "new-enrollment").await;
+
+    // Document: the check digits are checked while typing.
+    wait_for(&client, Locator::Css(&css("mrz-document_number")), 30).await;
+    fill(&client, "mrz-document_number", "L898902C3").await;
+    fill(&client, "mrz-document_check", "7").await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=mrz-state-document_number][data-state=bad_check_digit]"),
+        5,
+    )
+    .await;
+    shot(&client, "05-document-check-digit").await;
+    // Well-formed, but not this document's: the chip refuses the key.
+    type_mrz(&client, "L898902C3", "740813", "341231").await;
+    for field in ["document_number", "date_of_birth", "date_of_expiry"] {
+        assert_eq!(field_state(&client, field).await.as_deref(), Some("valid"));
+    }
+    click(&client, "read-chip").await;
+    let (cause, remedy) = problem(&client, "WRONG_ACCESS_KEY", 60).await;
+    let expected = station::Failure::new(station::Code::WrongAccessKey, "");
+    assert_eq!(cause, expected.zh.cause);
+    assert_eq!(remedy, expected.zh.remedy);
+    shot(&client, "06-document-wrong-mrz").await;
+
+    type_mrz(&client, "L898902C3", "740812", "341231").await;
+    click(&client, "read-chip").await;
+    wait_for(&client, Locator::Css(&css("document-result")), 60).await;
+    for check in ["passive", "active", "chip"] {
+        let verdict = client
+            .find(Locator::Css(&css(&format!("badge-{check}"))))
+            .await
+            .unwrap()
+            .attr("data-verdict")
+            .await
+            .unwrap();
+        assert_eq!(verdict.as_deref(), Some("valid"), "{check}");
+    }
+    assert_eq!(text_of(&client, "doc.document_number").await, "L898902C3");
+    assert_eq!(text_of(&client, "doc.national_name").await, "样本 演示");
+    shot(&client, "07-document-read").await;
+    // Alt+→ is Next.
+    client
+        .find(Locator::Css(&css("next")))
+        .await
+        .unwrap()
+        .send_keys("\u{E00A}\u{E014}\u{E000}")
+        .await
+        .unwrap();
+
+    // Face: a printed photo and a phone replay are refused (their heads are
+    // turned, so the quality gate stops them before liveness is asked).
+    wait_for(&client, Locator::Css(&css("face-folder")), 10).await;
+    fill(&client, "face-folder", spoof.to_str().unwrap()).await;
+    click(&client, "capture-face").await;
+    let (cause, _) = problem(&client, "FACE_NOT_CAPTURED", 120).await;
+    assert_eq!(
+        cause,
+        station::Failure::new(station::Code::FaceNotCaptured, "")
+            .zh
+            .cause
+    );
+    assert_eq!(
+        text_of(&client, "face-hint").await,
+        "头部偏转：请市民正视前方。"
+    );
+    let next = client.find(Locator::Css(&css("next"))).await.unwrap();
+    assert!(!next.is_enabled().await.unwrap());
+    shot(&client, "08-face-spoof").await;
+    // The demo camera's frames of the holder match the chip portrait.
+    client
+        .find(Locator::Css(&css("face-folder")))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    click(&client, "capture-face").await;
+    wait_for(&client, Locator::Css(&css("face-result")), 120).await;
+    assert!(text_of(&client, "liveness").await.starts_with("真人"));
+    assert!(text_of(&client, "match-score").await.starts_with("同一人"));
+    shot(&client, "09-face-result").await;
+    click(&client, "next").await;
+
+    // Voice: the citizen reads the digits shown into the microphone.
+    wait_for(
+        &client,
+        Locator::XPath("//*[@data-testid='challenge' and string-length(normalize-space(.)) > 0]"),
+        10,
+    )
+    .await;
+    let digits = text_of(&client, "challenge").await;
+    assert!(
+        digits.len() >= 4 && digits.bytes().all(|b| b.is_ascii_digit()),
+        "{digits}"
+    );
+    let spoken: Vec<&str> = digits
+        .bytes()
+        .map(|b| {
+            [
+                "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+            ][usize::from(b - b'0')]
+        })
+        .collect();
+    let wav = data.path().join("voice.wav");
+    testbed::speak("en", &spoken.join(" "), &wav).unwrap();
+    click(&client, "record-voice").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let player = tokio::task::spawn_blocking(move || testbed::play_into_microphone(&wav));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    shot(&client, "10-voice-recording").await;
+    player.await.unwrap().unwrap();
+    wait_for(&client, Locator::Css(&css("voice-result")), 60).await;
+    shot(&client, "11-voice-result").await;
+    click(&client, "next").await;
+
+    // Review, then the supervisor's dialog.
+    wait_for(&client, Locator::Css(&css("review")), 10).await;
+    shot(&client, "12-review").await;
+    click(&client, "submit-review").await;
+    wait_for(&client, Locator::Css(&css("supervisor-name")), 10).await;
+    // The clerk cannot approve their own enrollment.
+    fill(&client, "supervisor-name", CLERK.0).await;
+    fill(&client, "supervisor-password", CLERK.1).await;
+    click(&client, "approve").await;
+    let (cause, remedy) = problem(&client, "SELF_APPROVAL", 30).await;
+    let expected = station::Failure::new(station::Code::SelfApproval, "");
+    assert_eq!(
+        (cause, remedy),
+        (expected.zh.cause.clone(), expected.zh.remedy.clone())
+    );
+    shot(&client, "13-approval-same-user").await;
+    // Escape closes the dialog; the enrollment waits, submitted, for another try.
+    client
+        .find(Locator::Css(&css("supervisor-name")))
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    let closed = async {
+        while !client
+            .find_all(Locator::Css(&css("supervisor-name")))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("Escape closes the approval dialog");
+    click(&client, "submit-review").await;
+    wait_for(&client, Locator::Css(&css("supervisor-name")), 10).await;
+    fill(&client, "supervisor-name", SUPERVISOR.0).await;
+    fill(&client, "supervisor-password", SUPERVISOR.1).await;
+    click(&client, "approve").await;
+    wait_for(&client, Locator::Css(&css("packet-id")), 60).await;
+    let packet = text_of(&client, "packet-id").await;
+    shot(&client, "14-sealed").await;
+
+    // The queue shows the sealed packet waiting for upload.
+    click(&client, "done-queue").await;
+    wait_for(&client, Locator::Css(&css("packet-row")), 10).await;
+    let row = client.find(Locator::Css(&css("packet-row"))).await.unwrap();
+    assert_eq!(
+        row.attr("data-packet").await.unwrap().as_deref(),
+        Some(packet.as_str())
+    );
+    assert_eq!(
+        row.attr("data-state").await.unwrap().as_deref(),
+        Some("queued")
+    );
+    assert_eq!(text_of(&client, "count-queued").await, "1");
+    shot(&client, "15-queue").await;
 
     client.close().await.unwrap();
 }

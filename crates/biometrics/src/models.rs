@@ -60,11 +60,13 @@ struct CatalogFile {
 }
 
 /// The result of checking one model file against the catalogue.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelStatus {
     pub role: String,
     pub file: String,
     pub version: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub bytes: u64,
     /// Whether the file exists and its sha256 matches.
     pub verified: bool,

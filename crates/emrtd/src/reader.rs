@@ -189,6 +189,7 @@ pub struct Progress {
 }
 
 /// The verdicts of the chip checks.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChipVerification {
     /// Active Authentication against DG15's key.

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 /// What a check concluded.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -36,6 +37,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// A verdict with its reason and, when the check ran, the algorithm used.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
     pub verdict: Verdict,
@@ -43,6 +45,7 @@ pub struct Verification {
     pub reason: String,
     /// E.g. `RSA-2048 ISO/IEC 9796-2 SHA-256` or `ECDH brainpoolP256r1 AES-128`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub algorithm: Option<String>,
     /// What the check passed over without letting it decide, e.g. a CRL
     /// whose signature does not verify.

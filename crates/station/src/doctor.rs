@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Ok,
@@ -20,7 +21,7 @@ pub enum Level {
 }
 
 /// One check: what was found, and the problem if any.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct Check<T> {
     pub status: Level,
     pub found: T,
@@ -45,7 +46,7 @@ impl<T> Check<T> {
 }
 
 /// The platform as the station sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct PlatformState {
     pub url: Option<String>,
     pub reachable: bool,
@@ -53,7 +54,7 @@ pub struct PlatformState {
 }
 
 /// Everything `station doctor` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct DoctorReport {
     /// False when any check is an error.
     pub ok: bool,

@@ -25,19 +25,24 @@ use biometrics::{
 use card::vpcd::VpcdBridge;
 use clap::Args;
 use emrtd::portrait::{ImageFormat, Portrait};
-use emrtd::{LdsFile, Verdict, VirtualChip};
+use emrtd::{LdsFile, Verdict, Verification, VirtualChip};
 use enrollment::packet::{
     CheckOutcome, ChipFiles, FaceCapture, FaceMatch, Liveness, ModelVersion, PacketHeader,
     PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff, VOICE_SAMPLE_RATE_HZ,
     VoiceAnalysis, VoiceCapture, VoiceSample,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 use store::{ClerkStep, EnrollmentId, OutboxEntry, OutgoingPacket, Role, Session, Store};
-use zeroize::Zeroizing;
+use ts_rs::TS;
 
 use crate::accounts::{Passwords, open_store, sign_in, store_failure};
 use crate::card::DocumentSource;
-use crate::card::read::{ChipArgs, ChipRead, ChipRequest, parse_access_key, read_chip};
+use crate::card::read::{
+    ChipArgs, ChipProgress, ChipRead, ChipRequest, DocumentData, parse_access_key, portrait_jpeg,
+    read_chip,
+};
+use crate::face::{encode_jpeg, jpeg_data_url};
 use crate::failure::{Code, Failure};
 use crate::identity::{self, StationIdentity};
 use crate::paths::{StationPaths, demo_data_dir};
@@ -100,9 +105,6 @@ fn challenge(s: &str) -> Result<DigitChallenge, String> {
     DigitChallenge::try_from(s.to_owned())
 }
 
-/// Quality of the sealed live frame: detail for the platform's re-check.
-const FRAME_JPEG_QUALITY: u8 = 90;
-
 /// Where the document comes from, resolved from the options.
 struct Plan {
     reader: String,
@@ -114,11 +116,18 @@ struct Plan {
 
 /// Where the face frames come from.
 #[derive(Debug, Clone)]
-enum FaceSource {
+pub enum FaceSource {
     /// Image files and folders of them.
     Files(Vec<PathBuf>),
     /// Square frames cut around the face in one photo, in memory.
     DemoCamera(PathBuf),
+}
+
+impl FaceSource {
+    /// The demo camera: frames cut around the demo holder's photo.
+    pub fn demo() -> Self {
+        Self::DemoCamera(demo_data_dir().join("faces").join(DEMO_FACE))
+    }
 }
 
 impl Plan {
@@ -133,7 +142,7 @@ impl Plan {
         if args.demo {
             let demo = demo_data_dir();
             let faces = if args.face.is_empty() {
-                FaceSource::DemoCamera(demo.join("faces").join(DEMO_FACE))
+                FaceSource::demo()
             } else {
                 FaceSource::Files(args.face.clone())
             };
@@ -168,7 +177,7 @@ impl Plan {
 }
 
 /// pcscd's name for the vpcd reader on `port` (35963 is the first).
-fn vpcd_reader(port: u16) -> String {
+pub fn vpcd_reader(port: u16) -> String {
     format!(
         "Virtual PCD 00 {:02}",
         port.saturating_sub(card::vpcd::DEFAULT_PORT)
@@ -177,10 +186,18 @@ fn vpcd_reader(port: u16) -> String {
 
 /// The face and voice models, loaded once and checked against their hashes.
 #[derive(Debug)]
-struct Models {
+pub struct Models {
     face: FaceAnalyzer,
     voice: VoiceAnalyzer,
     versions: Vec<ModelVersion>,
+}
+
+impl Models {
+    /// Loads the models of `paths` off the async threads.
+    pub async fn load_shared(paths: &StationPaths) -> Result<Arc<Self>, Failure> {
+        let dir = paths.models_dir.clone();
+        Ok(Arc::new(blocking(move || load_models(&dir)).await?))
+    }
 }
 
 fn load_models(dir: &Path) -> Result<Models, Failure> {
@@ -212,7 +229,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Failure::new(Code::Internal, format!("enrollment task failed: {e}")))?
 }
 
-/// Runs one enrollment from sign-in to the queued packet.
+/// Runs one enrollment from sign-in to the queued packet, through the same
+/// steps the desktop app takes one screen at a time.
 pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failure> {
     let plan = Plan::from_args(&args)?;
     // Everything that does not need the citizen is checked first, so
@@ -220,8 +238,7 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
     let identity = StationIdentity::load_or_create(paths)?;
     let platform = identity::platform_key(paths)?;
     let store = open_store(paths).await?;
-    let models_dir = paths.models_dir.clone();
-    let models = Arc::new(blocking(move || load_models(&models_dir)).await?);
+    let models = Models::load_shared(paths).await?;
 
     let mut passwords = Passwords::default();
     let clerk_password = passwords.get(Some("STATION_CLERK_PASSWORD"), "the clerk's password")?;
@@ -261,14 +278,18 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
     };
     drop(supervisor_password);
 
+    let sealing = Sealing {
+        identity: &identity,
+        platform: &platform,
+        models: &models,
+    };
     let outcome = enroll(
         &store,
         &plan,
         &args,
         paths,
-        models,
-        &identity,
-        &platform,
+        &models,
+        &sealing,
         &clerk,
         &supervisor,
     )
@@ -286,7 +307,7 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
 }
 
 /// User names compare as the store stores them: trimmed, lower case.
-fn same_user(a: &str, b: &str) -> bool {
+pub fn same_user(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
@@ -296,153 +317,515 @@ async fn enroll(
     plan: &Plan,
     args: &EnrollArgs,
     paths: &StationPaths,
-    models: Arc<Models>,
-    identity: &StationIdentity,
-    platform: &PlatformPublicKey,
+    models: &Arc<Models>,
+    sealing: &Sealing<'_>,
     clerk: &Session,
     supervisor: &Session,
 ) -> Result<Value, Failure> {
     if clerk.user_id() == supervisor.user_id() {
         return Err(Failure::new(Code::SelfApproval, ""));
     }
-    let enrollment = store
-        .start_enrollment(clerk.user_id())
+    let mut draft = Draft::start(store, clerk).await?;
+    let order = ChipOrder {
+        reader: plan.reader.clone(),
+        key: plan.request_key.clone(),
+        trust_store: plan.trust_store.clone(),
+        short_apdus: args.chip.short_apdus,
+        wait: args.chip.wait()?,
+        demo_port: plan.demo_port,
+    };
+    let document = draft.read_document(store, order, paths, |_| {}).await?;
+    let face = draft
+        .capture_face(store, models.clone(), plan.faces.clone(), |_| {})
+        .await?;
+    let source = match (&args.voice, args.mic) {
+        (Some(path), _) => VoiceSource::Wav(path.clone()),
+        _ => VoiceSource::Microphone {
+            device: args.mic_device.clone(),
+            seconds: args.mic_seconds,
+        },
+    };
+    let challenge = match &args.challenge {
+        Some(c) => draft.set_challenge(c.clone()),
+        None => draft.new_challenge(),
+    };
+    let meter = crate::voice::terminal_meter(&challenge.challenge);
+    let voice = draft
+        .capture_voice(store, models.clone(), source, meter)
+        .await?;
+    draft.submit(store).await?;
+    let id = draft.id();
+    let sealed = draft
+        .approve_and_seal(store, supervisor, sealing)
         .await
-        .map_err(store_failure)?;
-    let id = enrollment.id;
-    tracing::info!(enrollment = %id, "enrollment started");
-    let step = |s| store.record_step(id, clerk.user_id(), s);
-
-    // The document.
-    let demo_card = match plan.demo_port {
-        Some(port) => Some(DemoCard::insert(port)?),
-        None => None,
-    };
-    let chip = {
-        let reader = plan.reader.clone();
-        let key = plan.request_key.clone();
-        let trust_store = plan.trust_store.clone();
-        let (short_apdus, paths) = (args.chip.short_apdus, paths.clone());
-        let wait = args.chip.wait()?;
-        blocking(move || {
-            let request = ChipRequest {
-                reader: &reader,
-                key,
-                trust_store,
-                short_apdus,
-                wait,
-            };
-            read_chip(&request, &paths, &mut |p| {
-                tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
-            })
-        })
-        .await?
-    };
-    drop(demo_card);
-    check_genuine(&chip)?;
-    let document = chip.document()?;
-    step(ClerkStep::ReadDocument).await.map_err(store_failure)?;
-
-    // The face.
-    let face = {
-        let models = models.clone();
-        let faces = plan.faces.clone();
-        let dg2 = chip_file(&chip.files, 2)?.to_vec();
-        blocking(move || capture_face(&models.face, &faces, &dg2)).await?
-    };
-    step(ClerkStep::CaptureFace).await.map_err(store_failure)?;
-
-    // The voice.
-    let voice = {
-        let models = models.clone();
-        let source = match (&args.voice, args.mic) {
-            (Some(path), _) => VoiceSource::Wav(path.clone()),
-            _ => VoiceSource::Microphone {
-                device: args.mic_device.clone(),
-                seconds: args.mic_seconds,
-            },
-        };
-        let challenge = args
-            .challenge
-            .clone()
-            .unwrap_or_else(|| DigitChallenge::random(&mut rand::thread_rng()));
-        blocking(move || capture_voice(&models.voice, source, challenge)).await?
-    };
-    step(ClerkStep::CaptureVoice).await.map_err(store_failure)?;
-
-    let submitted = step(ClerkStep::SubmitForReview)
-        .await
-        .map_err(store_failure)?;
-    let approved = store
-        .approve(id, supervisor.user_id())
-        .await
-        .map_err(store_failure)?;
-
-    let payload =
-        PacketPayload {
-            station_id: identity.id.clone(),
-            software_version: env!("CARGO_PKG_VERSION").to_owned(),
-            models: models.versions.clone(),
-            chip: ChipFiles {
-                dg1: chip_file(&chip.files, 1)?.to_vec(),
-                dg2: chip_file(&chip.files, 2)?.to_vec(),
-                dg11: chip.files.get(&LdsFile::Dg(11)).cloned(),
-                dg14: chip.files.get(&LdsFile::Dg(14)).cloned(),
-                dg15: chip.files.get(&LdsFile::Dg(15)).cloned(),
-                sod: chip.files.get(&LdsFile::Sod).cloned().ok_or_else(|| {
-                    Failure::new(Code::UnsupportedDocument, "the chip has no EF.SOD")
-                })?,
-            },
-            chip_verification: enrollment::packet::ChipVerification {
-                passive: outcome(&chip.passive),
-                active: outcome(&chip.chip.active),
-                chip: outcome(&chip.chip.chip),
-            },
-            face: face.capture.clone(),
-            voice: voice.capture.clone(),
-            clerk: signoff(clerk, submitted.updated_at),
-            supervisor: signoff(supervisor, approved.updated_at),
-        };
-    let entry = seal_and_queue(store, identity, platform, id, &payload).await?;
-    drop(payload);
+        .map_err(|(_, f)| f)?;
 
     Ok(json!({
         "enrollment_id": id,
-        "packet_id": entry.packet_id,
-        "station_id": identity.id.as_str(),
+        "packet_id": sealed.packet_id,
+        "station_id": sealing.identity.id.as_str(),
         "state": store.enrollment(id).await.map_err(store_failure)?.state,
-        "document": document,
-        "verification": {
-            "passive": chip.passive,
-            "active": chip.chip.active,
-            "chip": chip.chip.chip,
-        },
+        "document": document.document,
+        "verification": document.verification,
         "liveness": {
-            "decision": face.capture.liveness.verdict,
-            "score": face.capture.liveness.score,
-            "frames": face.frames_counted,
-            "images": face.images,
+            "decision": face.liveness.decision,
+            "score": face.liveness.score,
+            "frames": face.liveness.frames,
+            "images": face.liveness.images,
         },
-        "match": {
-            "score": face.matching.score,
-            "threshold": face.matching.threshold,
-            "decision": face.capture.face_match.decision,
-        },
+        "match": face.matching,
         "voice": {
             "verdict": "accepted",
-            "challenge": voice.capture.challenge_digits,
+            "challenge": voice.challenge,
             "duration_seconds": voice.duration_seconds,
-            "speech_seconds": voice.capture.analysis.speech_seconds,
-            "speech_dbfs": voice.capture.analysis.level_dbfs,
-            "snr_db": voice.capture.analysis.snr_db,
-            "clipping_ratio": voice.capture.analysis.clipping_ratio,
+            "speech_seconds": voice.speech_seconds,
+            "speech_dbfs": voice.speech_dbfs,
+            "snr_db": voice.snr_db,
+            "clipping_ratio": voice.clipping_ratio,
         },
     }))
 }
 
-fn signoff(session: &Session, at: store::Timestamp) -> Signoff {
+/// What sealing needs besides the enrollment: the station's keys, the
+/// platform's key and the model versions to name in the packet.
+#[derive(Debug)]
+pub struct Sealing<'a> {
+    pub identity: &'a StationIdentity,
+    pub platform: &'a PlatformPublicKey,
+    pub models: &'a Models,
+}
+
+/// Where the chip is and how to open it.
+#[derive(Debug, Clone)]
+pub struct ChipOrder {
+    pub reader: String,
+    pub key: emrtd::AccessKey,
+    /// Trusted CSCAs; default: the data directory's `trust/` when it exists.
+    pub trust_store: Option<PathBuf>,
+    pub short_apdus: bool,
+    /// How long to wait for a document on the reader.
+    pub wait: Duration,
+    /// Serve the demo document into the vpcd reader on this port while
+    /// reading.
+    pub demo_port: Option<u16>,
+}
+
+/// The three chip checks, each with its verdict and reason.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Verifications {
+    pub passive: Verification,
+    pub active: Verification,
+    pub chip: Verification,
+}
+
+/// The document step's result: the data, the checks and the portrait.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DocumentReport {
+    pub document: DocumentData,
+    pub verification: Verifications,
+    /// `PACE` or `BAC`.
+    pub access: String,
+    /// The chip portrait as a JPEG `data:` URL.
+    pub portrait: String,
+    #[ts(type = "number")]
+    pub millis: u64,
+}
+
+/// One analysed frame of the face step, for the preview: the frame, where
+/// the face is, and the one thing to correct first.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FaceProgress {
+    #[ts(type = "number")]
+    pub frame: usize,
+    #[ts(type = "number")]
+    pub frames: usize,
+    /// The frame as a JPEG `data:` URL.
+    pub preview: String,
+    /// The main face as fractions of the frame: x, y, width, height.
+    pub face_box: Option<[f32; 4]>,
+    /// The quality issue to fix first (`too_far`, `blurry`, ...), if any.
+    pub hint: Option<String>,
+}
+
+/// Liveness over the whole sequence.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LivenessReport {
+    /// `live`, `spoof` or `undetermined`.
+    pub decision: String,
+    pub score: f32,
+    /// Good frames counted.
+    #[ts(type = "number")]
+    pub frames: usize,
+    /// Images given.
+    #[ts(type = "number")]
+    pub images: usize,
+}
+
+/// The live face against the chip portrait.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MatchReport {
+    pub score: f32,
+    pub threshold: f32,
+    /// `match` or `no_match`.
+    pub decision: String,
+}
+
+/// The face step's result.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FaceReport {
+    pub liveness: LivenessReport,
+    pub matching: MatchReport,
+    /// The frame sealed into the packet, as a JPEG `data:` URL.
+    pub live_frame: String,
+    /// The chip portrait, as a JPEG `data:` URL.
+    pub portrait: String,
+}
+
+/// The digits the citizen reads, with how to say them.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChallengeText {
+    pub digits: String,
+    pub zh: String,
+    pub en: String,
+    #[serde(skip)]
+    #[ts(skip)]
+    pub challenge: DigitChallenge,
+}
+
+impl ChallengeText {
+    fn new(challenge: DigitChallenge) -> Self {
+        use biometrics::voice::Language;
+        Self {
+            digits: challenge.digits().to_owned(),
+            zh: challenge.spoken(Language::Chinese),
+            en: challenge.spoken(Language::English),
+            challenge,
+        }
+    }
+}
+
+/// The voice step's result: measures only, never the voice.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct VoiceReport {
+    pub challenge: String,
+    pub duration_seconds: f32,
+    pub speech_seconds: f32,
+    pub speech_dbfs: f32,
+    pub snr_db: f32,
+    pub clipping_ratio: f32,
+}
+
+/// A sealed, queued enrollment.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SealedReport {
+    pub enrollment_id: String,
+    pub packet_id: String,
+}
+
+/// One enrollment in progress: what was captured so far, in memory only.
+/// Each step records itself in the store (with its audit entry) once it
+/// succeeded; a failed step changes nothing and may be repeated.
+pub struct Draft {
+    id: EnrollmentId,
+    clerk: store::UserId,
+    chip: Option<ChipRead>,
+    face: Option<FaceResult>,
+    voice: Option<VoiceResult>,
+    challenge: Option<ChallengeText>,
+    submitted_at: Option<store::Timestamp>,
+}
+
+impl std::fmt::Debug for Draft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Draft")
+            .field("id", &self.id)
+            .field("document", &self.chip.is_some())
+            .field("face", &self.face.is_some())
+            .field("voice", &self.voice.is_some())
+            .field("submitted", &self.submitted_at.is_some())
+            .finish()
+    }
+}
+
+impl Draft {
+    /// The clerk starts an enrollment.
+    pub async fn start(store: &Store, clerk: &Session) -> Result<Self, Failure> {
+        let enrollment = store
+            .start_enrollment(clerk.user_id())
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(enrollment = %enrollment.id, "enrollment started");
+        Ok(Self {
+            id: enrollment.id,
+            clerk: clerk.user_id(),
+            chip: None,
+            face: None,
+            voice: None,
+            challenge: None,
+            submitted_at: None,
+        })
+    }
+
+    pub fn id(&self) -> EnrollmentId {
+        self.id
+    }
+
+    /// The clerk who started it.
+    pub fn clerk(&self) -> store::UserId {
+        self.clerk
+    }
+
+    async fn record(&self, store: &Store, step: ClerkStep) -> Result<store::Enrollment, Failure> {
+        store
+            .record_step(self.id, self.clerk, step)
+            .await
+            .map_err(store_failure)
+    }
+
+    /// Reads and checks the chip off the async threads; a forged document
+    /// is refused here. May be repeated until it succeeds.
+    pub async fn read_document(
+        &mut self,
+        store: &Store,
+        order: ChipOrder,
+        paths: &StationPaths,
+        mut progress: impl FnMut(ChipProgress) + Send + 'static,
+    ) -> Result<DocumentReport, Failure> {
+        if self.chip.is_some() {
+            return Err(Failure::new(Code::InvalidArgument, "the document is read"));
+        }
+        let paths = paths.clone();
+        let chip = blocking(move || {
+            let _demo_card = order.demo_port.map(DemoCard::insert).transpose()?;
+            let request = ChipRequest {
+                reader: &order.reader,
+                key: order.key.clone(),
+                trust_store: order.trust_store.clone(),
+                short_apdus: order.short_apdus,
+                wait: order.wait,
+            };
+            read_chip(&request, &paths, &mut progress)
+        })
+        .await?;
+        check_genuine(&chip)?;
+        let report = DocumentReport {
+            document: chip.document()?,
+            verification: Verifications {
+                passive: chip.passive.clone(),
+                active: chip.chip.active.clone(),
+                chip: chip.chip.chip.clone(),
+            },
+            access: chip.access.to_owned(),
+            portrait: jpeg_data_url(&portrait_jpeg(&chip.files)?),
+            millis: chip.millis,
+        };
+        self.record(store, ClerkStep::ReadDocument).await?;
+        self.chip = Some(chip);
+        Ok(report)
+    }
+
+    /// Analyses the face frames off the async threads, telling `progress`
+    /// about each; refuses a spoof or another person. May be repeated.
+    pub async fn capture_face(
+        &mut self,
+        store: &Store,
+        models: Arc<Models>,
+        source: FaceSource,
+        progress: impl FnMut(FaceProgress) + Send + 'static,
+    ) -> Result<FaceReport, Failure> {
+        let chip = self
+            .chip
+            .as_ref()
+            .ok_or_else(|| Failure::new(Code::InvalidArgument, "read the document first"))?;
+        if self.face.is_some() {
+            return Err(Failure::new(Code::InvalidArgument, "the face is captured"));
+        }
+        let dg2 = chip_file(&chip.files, 2)?.to_vec();
+        let portrait = portrait_jpeg(&chip.files)?;
+        let face = blocking(move || capture_face(&models.face, &source, &dg2, progress)).await?;
+        let report = FaceReport {
+            liveness: LivenessReport {
+                decision: face.capture.liveness.verdict.clone(),
+                score: face.capture.liveness.score,
+                frames: face.frames_counted,
+                images: face.images,
+            },
+            matching: MatchReport {
+                score: face.matching.score,
+                threshold: face.matching.threshold,
+                decision: face.capture.face_match.decision.clone(),
+            },
+            live_frame: jpeg_data_url(&face.capture.best_frame_jpeg),
+            portrait: jpeg_data_url(&portrait),
+        };
+        self.record(store, ClerkStep::CaptureFace).await?;
+        self.face = Some(face);
+        Ok(report)
+    }
+
+    /// A fresh digit challenge for the voice step.
+    pub fn new_challenge(&mut self) -> ChallengeText {
+        self.set_challenge(DigitChallenge::random(&mut rand::thread_rng()))
+    }
+
+    /// The challenge the citizen was given (e.g. with a recording made
+    /// elsewhere).
+    pub fn set_challenge(&mut self, challenge: DigitChallenge) -> ChallengeText {
+        let text = ChallengeText::new(challenge);
+        self.challenge = Some(text.clone());
+        text
+    }
+
+    /// Records and analyses the citizen reading the challenge, off the
+    /// async threads, handing `levels` the loudness as it arrives.
+    pub async fn capture_voice(
+        &mut self,
+        store: &Store,
+        models: Arc<Models>,
+        source: VoiceSource,
+        mut levels: impl FnMut(microphone::Level) + Send + 'static,
+    ) -> Result<VoiceReport, Failure> {
+        if self.face.is_none() {
+            return Err(Failure::new(
+                Code::InvalidArgument,
+                "capture the face first",
+            ));
+        }
+        let challenge = match &self.challenge {
+            Some(c) => c.challenge.clone(),
+            None => self.new_challenge().challenge,
+        };
+        let voice =
+            blocking(move || capture_voice(&models.voice, source, challenge, &mut levels)).await?;
+        let a = &voice.capture.analysis;
+        let report = VoiceReport {
+            challenge: voice.capture.challenge_digits.clone(),
+            duration_seconds: voice.duration_seconds,
+            speech_seconds: a.speech_seconds,
+            speech_dbfs: a.level_dbfs,
+            snr_db: a.snr_db,
+            clipping_ratio: a.clipping_ratio,
+        };
+        self.record(store, ClerkStep::CaptureVoice).await?;
+        self.voice = Some(voice);
+        Ok(report)
+    }
+
+    /// The clerk hands the enrollment to a supervisor.
+    pub async fn submit(&mut self, store: &Store) -> Result<(), Failure> {
+        if self.voice.is_none() {
+            return Err(Failure::new(
+                Code::InvalidArgument,
+                "capture the voice first",
+            ));
+        }
+        if self.submitted_at.is_none() {
+            let submitted = self.record(store, ClerkStep::SubmitForReview).await?;
+            self.submitted_at = Some(submitted.updated_at);
+        }
+        Ok(())
+    }
+
+    /// The supervisor approves; the packet is sealed and queued. On a
+    /// refusal (e.g. the supervisor is the clerk) the draft comes back
+    /// unchanged, for another supervisor.
+    pub async fn approve_and_seal(
+        self,
+        store: &Store,
+        supervisor: &Session,
+        sealing: &Sealing<'_>,
+    ) -> Result<SealedReport, (Self, Failure)> {
+        let submitted_at = match self.submitted_at {
+            Some(at) => at,
+            None => {
+                let f = Failure::new(Code::InvalidArgument, "submit the enrollment first");
+                return Err((self, f));
+            }
+        };
+        let approved = match store.approve(self.id, supervisor.user_id()).await {
+            Ok(a) => a,
+            Err(e) => return Err((self, store_failure(e))),
+        };
+        let (Some(chip), Some(face), Some(voice)) = (&self.chip, &self.face, &self.voice) else {
+            let f = Failure::new(Code::Internal, "an approved enrollment lacks a step");
+            return Err((self, f));
+        };
+        let signoffs = [
+            signoff(self.clerk, submitted_at),
+            signoff(supervisor.user_id(), approved.updated_at),
+        ];
+        let payload = match payload(sealing, chip, face, voice, signoffs) {
+            Ok(p) => p,
+            Err(f) => return Err((self, f)),
+        };
+        let queued =
+            seal_and_queue(store, sealing.identity, sealing.platform, self.id, &payload).await;
+        drop(payload);
+        match queued {
+            Ok(entry) => Ok(SealedReport {
+                enrollment_id: entry.enrollment_id.to_string(),
+                packet_id: entry.packet_id.to_string(),
+            }),
+            Err(f) => Err((self, f)),
+        }
+    }
+
+    /// The supervisor rejects it with a reason; what was captured is dropped.
+    pub async fn reject(
+        self,
+        store: &Store,
+        supervisor: &Session,
+        reason: &str,
+    ) -> Result<(), (Self, Failure)> {
+        if self.clerk == supervisor.user_id() {
+            return Err((self, Failure::new(Code::SelfApproval, "")));
+        }
+        match store.reject(self.id, supervisor.user_id(), reason).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err((self, store_failure(e))),
+        }
+    }
+}
+
+/// The packet's contents from the captured steps.
+fn payload(
+    sealing: &Sealing<'_>,
+    chip: &ChipRead,
+    face: &FaceResult,
+    voice: &VoiceResult,
+    [clerk, supervisor]: [Signoff; 2],
+) -> Result<PacketPayload, Failure> {
+    Ok(PacketPayload {
+        station_id: sealing.identity.id.clone(),
+        software_version: env!("CARGO_PKG_VERSION").to_owned(),
+        models: sealing.models.versions.clone(),
+        chip: ChipFiles {
+            dg1: chip_file(&chip.files, 1)?.to_vec(),
+            dg2: chip_file(&chip.files, 2)?.to_vec(),
+            dg11: chip.files.get(&LdsFile::Dg(11)).cloned(),
+            dg14: chip.files.get(&LdsFile::Dg(14)).cloned(),
+            dg15: chip.files.get(&LdsFile::Dg(15)).cloned(),
+            sod: chip
+                .files
+                .get(&LdsFile::Sod)
+                .cloned()
+                .ok_or_else(|| Failure::new(Code::UnsupportedDocument, "the chip has no EF.SOD"))?,
+        },
+        chip_verification: enrollment::packet::ChipVerification {
+            passive: outcome(&chip.passive),
+            active: outcome(&chip.chip.active),
+            chip: outcome(&chip.chip.chip),
+        },
+        face: face.capture.clone(),
+        voice: voice.capture.clone(),
+        clerk,
+        supervisor,
+    })
+}
+
+fn signoff(user: store::UserId, at: store::Timestamp) -> Signoff {
     Signoff {
-        user_id: session.user_id().to_string(),
+        user_id: user.to_string(),
         at_unix_ms: u64::try_from(at.unix_ms()).unwrap_or(0),
     }
 }
@@ -629,19 +1012,31 @@ fn capture_face(
     analyzer: &FaceAnalyzer,
     source: &FaceSource,
     dg2: &[u8],
+    mut progress: impl FnMut(FaceProgress),
 ) -> Result<FaceResult, Failure> {
     let frames = frames(analyzer, source)?;
     let images = frames.len();
     let mut aggregator = LivenessAggregator::new(analyzer.config().liveness);
     let mut best: Option<(Frame, biometrics::FrameAnalysis)> = None;
     let mut issues = BTreeMap::new();
-    for frame in frames {
+    for (index, frame) in frames.into_iter().enumerate() {
         let analysis = analyzer
             .analyze(&frame)
             .map_err(|e| Failure::new(Code::Internal, e))?;
         if let Some(issue) = analysis.quality.issue {
             *issues.entry(issue.code()).or_insert(0u32) += 1;
         }
+        let (w, h) = (frame.width() as f32, frame.height() as f32);
+        progress(FaceProgress {
+            frame: index + 1,
+            frames: images,
+            preview: jpeg_data_url(&encode_jpeg(&frame)?),
+            face_box: analysis.face.as_ref().map(|f| {
+                let b = f.bbox;
+                [b.x / w, b.y / h, b.width / w, b.height / h]
+            }),
+            hint: analysis.quality.issue.map(|i| i.code().to_owned()),
+        });
         if !aggregator.offer(&analysis) || analysis.embedding.is_none() {
             continue;
         }
@@ -702,7 +1097,7 @@ fn capture_face(
             ),
         ));
     }
-    let jpeg = encode_jpeg(frame)?;
+    let jpeg = encode_jpeg(&frame)?;
     let capture = FaceCapture {
         best_frame_jpeg: jpeg.to_vec(),
         liveness: Liveness {
@@ -746,16 +1141,6 @@ fn decision_text(d: LivenessDecision) -> &'static str {
     }
 }
 
-/// The frame as JPEG, in memory only.
-fn encode_jpeg(frame: Frame) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let (w, h) = (frame.width(), frame.height());
-    let mut out = Zeroizing::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut *out, FRAME_JPEG_QUALITY)
-        .encode(frame.as_rgb(), w, h, image::ExtendedColorType::Rgb8)
-        .map_err(|e| Failure::new(Code::Internal, format!("JPEG encoding: {e}")))?;
-    Ok(out)
-}
-
 struct VoiceResult {
     capture: VoiceCapture,
     duration_seconds: f32,
@@ -765,8 +1150,9 @@ fn capture_voice(
     analyzer: &VoiceAnalyzer,
     source: VoiceSource,
     challenge: DigitChallenge,
+    levels: &mut dyn FnMut(microphone::Level),
 ) -> Result<VoiceResult, Failure> {
-    let (recording, _) = crate::voice::record(&source, None, &challenge)?;
+    let (recording, _) = crate::voice::record(&source, None, &challenge, levels)?;
     let check = analyzer
         .analyze(&recording.samples)
         .map_err(crate::voice::voice_failure)?;
@@ -819,6 +1205,48 @@ mod tests {
     fn vpcd_readers_are_named_by_port() {
         assert_eq!(vpcd_reader(35963), "Virtual PCD 00 00");
         assert_eq!(vpcd_reader(35964), "Virtual PCD 00 01");
+    }
+
+    fn demo_dg2() -> Vec<u8> {
+        std::fs::read(demo_data_dir().join("documents/demo/DG2")).unwrap()
+    }
+
+    /// The sample attacks of `testdata/faces` hold the head turned, so the
+    /// quality gate refuses them before liveness is even asked.
+    #[test]
+    fn a_printed_photo_and_a_screen_replay_are_refused() {
+        let analyzer = FaceAnalyzer::load_bundled().unwrap();
+        let faces = demo_data_dir().join("faces");
+        let source = FaceSource::Files(vec![faces.join("F1.png"), faces.join("F2.png")]);
+        let mut seen = Vec::new();
+        let refused = capture_face(&analyzer, &source, &demo_dg2(), |p| seen.push(p.frame))
+            .err()
+            .unwrap();
+        assert_eq!(refused.code, Code::FaceNotCaptured, "{refused}");
+        assert!(refused.detail.contains("head_turned"), "{refused}");
+        assert_eq!(seen, [1, 2]);
+    }
+
+    #[test]
+    fn the_demo_camera_matches_the_demo_portrait_and_reports_each_frame() {
+        let analyzer = FaceAnalyzer::load_bundled().unwrap();
+        let mut previews = Vec::new();
+        let face = capture_face(&analyzer, &FaceSource::demo(), &demo_dg2(), |p| {
+            previews.push(p)
+        })
+        .unwrap();
+        assert_eq!(face.capture.liveness.verdict, "live");
+        assert!(face.matching.matched);
+        assert_eq!(previews.len(), DEMO_FRAME_SIDES.len());
+        for p in &previews {
+            assert!(p.preview.starts_with("data:image/jpeg;base64,"));
+            let [x, y, w, h] = p.face_box.unwrap();
+            assert!(
+                x > 0.0 && y > 0.0 && x + w < 1.0 && y + h < 1.0,
+                "{:?}",
+                p.face_box
+            );
+        }
     }
 
     #[test]

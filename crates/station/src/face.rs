@@ -249,3 +249,26 @@ pub(crate) fn decode(path: &Path) -> Result<Frame, Failure> {
     let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| unreadable(&e))?);
     Frame::decode(&bytes).map_err(|e| unreadable(&e))
 }
+
+/// Quality of JPEGs made from frames: detail for the platform's re-check.
+const JPEG_QUALITY: u8 = 90;
+
+/// The frame as JPEG, in memory only (wiped when dropped).
+pub(crate) fn encode_jpeg(frame: &Frame) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
+    let (w, h) = (frame.width(), frame.height());
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut *out, JPEG_QUALITY)
+        .encode(frame.as_rgb(), w, h, image::ExtendedColorType::Rgb8)
+        .map_err(|e| Failure::new(Code::Internal, format!("JPEG encoding: {e}")))?;
+    Ok(out)
+}
+
+/// A JPEG as a `data:` URL, the form the window shows images in (nothing
+/// reaches a file or a cache on the way).
+pub fn jpeg_data_url(jpeg: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(jpeg)
+    )
+}

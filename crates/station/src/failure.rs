@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Every failure the station can report. The string form is the stable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     PcscUnavailable,
@@ -142,7 +143,7 @@ pub enum Lang {
 }
 
 /// A cause and its remedy in one language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Texts {
     pub cause: String,
     pub remedy: String,
@@ -164,7 +165,7 @@ fn catalogue() -> &'static BTreeMap<String, Entry> {
 
 /// A failure as commands report it: the code, what went wrong (cause plus
 /// the technical detail), and what to do, in English and Chinese.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Failure {
     pub code: Code,
     pub message: String,

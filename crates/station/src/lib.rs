@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod card;
+pub mod desk;
 pub mod doctor;
 pub mod enroll;
 pub mod face;

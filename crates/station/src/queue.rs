@@ -4,8 +4,10 @@
 
 use clap::Subcommand;
 use enrollment::packet::SealedPacket;
+use serde::Serialize;
 use serde_json::{Value, json};
-use store::{AuditVerification, OutboxEntry, PacketId};
+use store::{AuditVerification, OutboxCounts, OutboxEntry, OutboxState, PacketId, Store};
+use ts_rs::TS;
 
 use crate::accounts::{open_store, store_failure};
 use crate::failure::{Code, Failure};
@@ -35,31 +37,65 @@ pub enum AuditCommand {
     Verify,
 }
 
-fn entry_json(e: &OutboxEntry) -> Value {
-    json!({
-        "id": e.packet_id,
-        "enrollment_id": e.enrollment_id,
-        "state": e.state,
-        "attempts": e.attempts,
-        "last_error": e.last_error,
-        "queued_at_unix_ms": e.queued_at.unix_ms(),
-        "next_attempt_at_unix_ms": e.next_attempt_at.unix_ms(),
-        "acknowledged_at_unix_ms": e.acknowledged_at.map(|t| t.unix_ms()),
-        "purged": e.purged_at.is_some(),
+/// One packet in the outbox as lists show it: ids, state and times only.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PacketRow {
+    pub id: String,
+    pub enrollment_id: String,
+    pub state: OutboxState,
+    pub attempts: u32,
+    /// The last upload error, or the platform's reason for refusing.
+    pub last_error: Option<String>,
+    #[ts(type = "number")]
+    pub queued_at_unix_ms: i64,
+    #[ts(type = "number")]
+    pub next_attempt_at_unix_ms: i64,
+    #[ts(type = "number | null")]
+    pub acknowledged_at_unix_ms: Option<i64>,
+    pub purged: bool,
+}
+
+impl From<&OutboxEntry> for PacketRow {
+    fn from(e: &OutboxEntry) -> Self {
+        Self {
+            id: e.packet_id.to_string(),
+            enrollment_id: e.enrollment_id.to_string(),
+            state: e.state,
+            attempts: e.attempts,
+            last_error: e.last_error.clone(),
+            queued_at_unix_ms: e.queued_at.unix_ms(),
+            next_attempt_at_unix_ms: e.next_attempt_at.unix_ms(),
+            acknowledged_at_unix_ms: e.acknowledged_at.map(|t| t.unix_ms()),
+            purged: e.purged_at.is_some(),
+        }
+    }
+}
+
+/// The outbox at a glance: counts per state and the newest packets.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct QueueView {
+    pub counts: OutboxCounts,
+    pub packets: Vec<PacketRow>,
+}
+
+/// The newest `limit` packets and the counts.
+pub async fn queue_view(store: &Store, limit: u32) -> Result<QueueView, Failure> {
+    let entries = store.outbox_entries(limit).await.map_err(store_failure)?;
+    let counts = store.outbox_counts().await.map_err(store_failure)?;
+    Ok(QueueView {
+        counts,
+        packets: entries.iter().map(PacketRow::from).collect(),
     })
+}
+
+fn entry_json(e: &OutboxEntry) -> Value {
+    json!(PacketRow::from(e))
 }
 
 pub async fn run_queue(command: QueueCommand, paths: &StationPaths) -> Result<Value, Failure> {
     let store = open_store(paths).await?;
     let result = match command {
-        QueueCommand::List { limit } => {
-            let entries = store.outbox_entries(limit).await.map_err(store_failure)?;
-            let counts = store.outbox_counts().await.map_err(store_failure)?;
-            Ok(json!({
-                "packets": entries.iter().map(entry_json).collect::<Vec<_>>(),
-                "counts": counts,
-            }))
-        }
+        QueueCommand::List { limit } => queue_view(&store, limit).await.map(|v| json!(v)),
         QueueCommand::Show { id } => show(&store, &id).await,
     };
     store.close().await;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use biometrics::voice::{Language, VoiceAnalyzer, VoiceConfig, VoiceError};
 use biometrics::{DigitChallenge, ModelCatalog};
 use clap::{Args, Subcommand};
-use microphone::{AudioError, AudioSource, Microphone, Recording, WavSource};
+use microphone::{AudioError, AudioSource, Level, Microphone, Recording, WavSource};
 use serde_json::{Value, json};
 
 use crate::failure::{Code, Failure};
@@ -92,7 +92,12 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
             seconds: args.seconds.unwrap_or(MIC_SECONDS),
         },
     };
-    let (recording, source) = record(&source, args.seconds, &challenge)?;
+    let (recording, source) = record(
+        &source,
+        args.seconds,
+        &challenge,
+        &mut terminal_meter(&challenge),
+    )?;
 
     let started = Instant::now();
     let check = analyzer
@@ -121,9 +126,28 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
     }))
 }
 
+/// A level meter for a terminal: asks for the digits at the first level,
+/// then prints the loudness twice a second on stderr.
+pub fn terminal_meter(challenge: &DigitChallenge) -> impl FnMut(Level) + Send + 'static {
+    let digits = challenge.digits().to_owned();
+    let mut count = 0u32;
+    move |level| {
+        if count == 0 {
+            eprintln!("recording: please read {digits}");
+        }
+        count += 1;
+        if count.is_multiple_of(10) {
+            eprintln!(
+                "level {:6.1} dBFS (peak {:6.1})",
+                level.rms_dbfs, level.peak_dbfs
+            );
+        }
+    }
+}
+
 /// Where a voice sample comes from.
 #[derive(Debug, Clone)]
-pub(crate) enum VoiceSource {
+pub enum VoiceSource {
     Wav(PathBuf),
     Microphone {
         device: Option<String>,
@@ -132,44 +156,33 @@ pub(crate) enum VoiceSource {
 }
 
 /// Records `source` (a file: at most `max_file_seconds`, default all of it
-/// up to the longest sample taken), telling the person at the microphone
-/// (on stderr) when to read `challenge` and how loud it arrives. Returns
-/// the recording and a description of its source for reports.
-pub(crate) fn record(
+/// up to the longest sample taken), handing `levels` the loudness twenty
+/// times a second. Returns the recording and a description of its source
+/// for reports.
+pub fn record(
     source: &VoiceSource,
     max_file_seconds: Option<f32>,
     challenge: &DigitChallenge,
+    levels: &mut dyn FnMut(Level),
 ) -> Result<(Recording, Value), Failure> {
     let (device, seconds) = match source {
         VoiceSource::Wav(path) => {
             let mut wav = WavSource::open(path).map_err(audio_failure)?;
             let seconds = max_file_seconds.unwrap_or(MAX_SECONDS);
-            let rec = microphone::record(&mut wav, seconds, &mut |_| {}).map_err(audio_failure)?;
+            let rec = microphone::record(&mut wav, seconds, levels).map_err(audio_failure)?;
             return Ok((rec, json!({ "kind": "wav", "path": path })));
         }
         VoiceSource::Microphone { device, seconds } => (device, *seconds),
     };
     let mut mic = Microphone::open(device.as_deref()).map_err(audio_failure)?;
-    let format = mic.format();
-    eprintln!(
-        "recording {:.1} s from {} ({} Hz): please read {}",
+    tracing::info!(
         seconds,
-        mic.name(),
-        format.sample_rate,
-        challenge.digits()
+        microphone = mic.name(),
+        rate = mic.format().sample_rate,
+        challenge = challenge.digits(),
+        "recording"
     );
-    let mut count = 0u32;
-    let rec = microphone::record(&mut mic, seconds, &mut |level| {
-        count += 1;
-        // Twice a second is enough for a terminal.
-        if count.is_multiple_of(10) {
-            eprintln!(
-                "level {:6.1} dBFS (peak {:6.1})",
-                level.rms_dbfs, level.peak_dbfs
-            );
-        }
-    })
-    .map_err(audio_failure)?;
+    let rec = microphone::record(&mut mic, seconds, levels).map_err(audio_failure)?;
     if mic.dropped_chunks() > 0 {
         tracing::warn!(
             dropped = mic.dropped_chunks(),

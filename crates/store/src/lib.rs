@@ -27,6 +27,7 @@ macro_rules! text_enum {
         }
     ) => {
         $(#[$meta])*
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
@@ -97,11 +98,13 @@ pub const DATABASE_FILE: &str = "station.sqlite3";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// What `station doctor` reports about the database.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreHealth {
     pub path: String,
     pub journal_mode: String,
     /// The newest migration applied.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub schema_version: i64,
     pub integrity: String,
 }

@@ -88,11 +88,16 @@ pub struct DuePacket {
 }
 
 /// How many packets are in each state, for the status screen.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct OutboxCounts {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub queued: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub uploading: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub acknowledged: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub rejected: u64,
 }
 

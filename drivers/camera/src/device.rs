@@ -16,6 +16,7 @@ use crate::raw::{PixelFormat, RawFrame};
 use crate::{CameraError, Frame, FrameSource};
 
 /// One camera as the operating system names it, with the modes it offers.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CameraDevice {
     pub index: u32,
@@ -30,6 +31,7 @@ pub struct CameraDevice {
 }
 
 /// A format, size and rate a camera can deliver.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct CameraMode {
     pub format: PixelFormat,

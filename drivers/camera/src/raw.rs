@@ -16,6 +16,7 @@ use crate::{CameraError, Frame};
 pub const MAX_DIMENSION: u32 = 8192;
 
 /// A camera's pixel format on the wire.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PixelFormat {

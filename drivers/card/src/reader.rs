@@ -27,6 +27,7 @@ pub enum ReaderError {
 }
 
 /// One reader slot as PC/SC reports it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReaderStatus {
     pub name: String,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::AudioError;
 
 /// One input device as the audio system names it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InputDevice {
     /// The audio system behind it: `PulseAudio` or `ALSA`.

@@ -6,6 +6,8 @@ use serde::Serialize;
 pub const LEVELS_PER_SECOND: u32 = 20;
 
 /// Loudness of one meter window, in dB relative to full scale.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "AudioLevel"))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Level {
     pub rms_dbfs: f32,

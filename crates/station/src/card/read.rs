@@ -17,10 +17,12 @@ use clap::Args;
 use emrtd::passive::TrustStore;
 use emrtd::portrait::Portrait;
 use emrtd::{
-    AccessKey, Can, ChipVerification, ChunkReport, LdsFile, MrzKey, Progress, ReadOptions, Reader,
+    AccessKey, Can, ChipVerification, ChunkReport, LdsFile, MrzKey, ReadOptions, Reader,
     Verification,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
+use ts_rs::TS;
 
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
@@ -213,26 +215,75 @@ fn national_name(dg11: &[u8]) -> Option<String> {
         .map(|t| String::from_utf8_lossy(t.value).into_owned())
 }
 
-fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Value, Failure> {
+/// The document's data as the MRZ in DG1 (and DG11's national name) has
+/// it: what the clerk compares with the citizen and the document in hand.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DocumentData {
+    /// `PASSPORT`, `ID_CARD`, ...
+    pub document_type: String,
+    pub document_code: String,
+    pub issuing_state: String,
+    pub document_number: String,
+    pub surname: String,
+    pub given_names: String,
+    pub nationality: String,
+    /// YYMMDD.
+    pub date_of_birth: String,
+    pub sex: String,
+    /// YYMMDD.
+    pub date_of_expiry: String,
+    pub optional_data: String,
+    pub national_name: Option<String>,
+    /// DG12, when the chip has it: issuing authority, date of issue, ...
+    #[ts(type = "Record<string, unknown> | null")]
+    pub additional_details: Option<Value>,
+}
+
+fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<DocumentData, Failure> {
     let dg1 = files
         .get(&LdsFile::Dg(1))
         .ok_or_else(|| Failure::new(Code::UnsupportedDocument, "the chip has no DG1"))?;
     let mrz = emrtd::lds::parse_dg1(dg1).map_err(|e| Failure::new(Code::ChipError, e))?;
-    Ok(json!({
-        "document_type": format!("{:?}", mrz.document_type).to_uppercase(),
-        "document_code": mrz.document_code,
-        "issuing_state": mrz.issuing_state,
-        "document_number": mrz.document_number,
-        "surname": mrz.primary_identifier,
-        "given_names": mrz.secondary_identifier,
-        "nationality": mrz.nationality,
-        "date_of_birth": mrz.date_of_birth.as_str(),
-        "sex": mrz.sex.to_string(),
-        "date_of_expiry": mrz.date_of_expiry.as_str(),
-        "optional_data": mrz.optional_data,
-        "national_name": files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
-        "additional_details": additional_details(files),
-    }))
+    Ok(DocumentData {
+        document_type: format!("{:?}", mrz.document_type).to_uppercase(),
+        document_code: mrz.document_code,
+        issuing_state: mrz.issuing_state,
+        document_number: mrz.document_number,
+        surname: mrz.primary_identifier,
+        given_names: mrz.secondary_identifier,
+        nationality: mrz.nationality,
+        date_of_birth: mrz.date_of_birth.as_str().to_owned(),
+        sex: mrz.sex.to_string(),
+        date_of_expiry: mrz.date_of_expiry.as_str().to_owned(),
+        optional_data: mrz.optional_data,
+        national_name: files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
+        additional_details: additional_details(files),
+    })
+}
+
+/// How far the chip read is: bytes of one file, as the chip hands them over.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChipProgress {
+    /// `EF.COM`, `DG2`, ...
+    pub file: String,
+    #[ts(type = "number")]
+    pub read: usize,
+    #[ts(type = "number")]
+    pub total: usize,
+}
+
+/// The chip portrait (DG2) as a baseline JPEG for the screen: decoded (JPEG
+/// or JPEG 2000, sizes checked) and encoded again, so the window shows
+/// whatever the chip stores. In memory only.
+pub fn portrait_jpeg(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<Vec<u8>, Failure> {
+    let dg2 = files
+        .get(&LdsFile::Dg(2))
+        .ok_or_else(|| Failure::new(Code::PortraitUnreadable, "the chip has no DG2"))?;
+    let portrait =
+        Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
+    let frame = biometrics::Frame::decode(&portrait.image)
+        .map_err(|e| Failure::new(Code::PortraitUnreadable, e.to_string()))?;
+    crate::face::encode_jpeg(&frame).map(|j| j.to_vec())
 }
 
 /// Writes the portrait, JPEG or JPEG 2000, as PNG.
@@ -299,8 +350,8 @@ impl std::fmt::Debug for ChipRead {
 }
 
 impl ChipRead {
-    /// The document's MRZ data (and national name) as JSON, for display.
-    pub fn document(&self) -> Result<Value, Failure> {
+    /// The document's MRZ data (and national name), for display.
+    pub fn document(&self) -> Result<DocumentData, Failure> {
         document(&self.files)
     }
 }
@@ -330,13 +381,13 @@ fn chunk_options(
 }
 
 /// Opens the chip in `request.reader`, reads every file it lists and
-/// checks the document (Passive, Active and Chip Authentication). Blocks.
-/// `progress` sees every file's progress as it is read. A reader that made
-/// the read step down to smaller chunks is remembered for the process.
+/// checks the document (Passive, Active and Chip Authentication), telling
+/// `progress` about every chunk read. Blocks. A reader that made the read
+/// step down to smaller chunks is remembered for the process.
 pub fn read_chip(
     request: &ChipRequest<'_>,
     paths: &StationPaths,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(ChipProgress),
 ) -> Result<ChipRead, Failure> {
     let (trust, trust_dir) = trust_store(request.trust_store.as_deref(), paths)?;
     let readers = Readers::establish().map_err(reader_failure)?;
@@ -353,7 +404,14 @@ pub fn read_chip(
     let gone = || card_gone(&readers, request.reader);
     let mut reader = Reader::open(&mut channel, &request.key, options, &mut rng)
         .map_err(|e| chip_failure(e, Stage::Access, gone))?;
-    let files = reader.read_document(progress);
+    let files = reader.read_document(&mut |p| {
+        tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
+        progress(ChipProgress {
+            file: p.file.name(),
+            read: p.read,
+            total: p.total,
+        });
+    });
     let chunks = reader.chunks().clone();
     if !chunks.fallbacks.is_empty() {
         limits.remember(
@@ -392,9 +450,9 @@ pub fn read_chip(
 }
 
 /// One progress line on standard error (stdout keeps its one object).
-fn report_progress(p: Progress) {
+fn report_progress(p: &ChipProgress) {
     use std::io::Write;
-    let line = json!({ "progress": { "file": p.file.name(), "read": p.read, "total": p.total } });
+    let line = json!({ "progress": p });
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
 }
@@ -414,10 +472,9 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
         short_apdus: chip.short_apdus,
         wait: chip.wait()?,
     };
-    let mut progress = |p: Progress| {
-        tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
+    let mut progress = |p: ChipProgress| {
         if args.progress {
-            report_progress(p);
+            report_progress(&p);
         }
     };
     let read = read_chip(&request, paths, &mut progress)?;

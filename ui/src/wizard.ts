@@ -1,0 +1,632 @@
+// The enrollment wizard: Document → Face → Voice → Review, then the
+// supervisor's approval in a dialog. Each step calls one station-core
+// command; long ones report progress over a channel while they run.
+
+import { api, asFailure } from "./api.js";
+import type { ChallengeText } from "./bindings/ChallengeText.js";
+import type { DeskState } from "./bindings/DeskState.js";
+import type { DocumentReport } from "./bindings/DocumentReport.js";
+import type { FaceProgress } from "./bindings/FaceProgress.js";
+import type { FaceReport } from "./bindings/FaceReport.js";
+import type { FieldState } from "./bindings/FieldState.js";
+import type { MrzCheck } from "./bindings/MrzCheck.js";
+import type { MrzFields } from "./bindings/MrzFields.js";
+import type { SealedReport } from "./bindings/SealedReport.js";
+import type { Verification } from "./bindings/Verification.js";
+import type { VoiceReport } from "./bindings/VoiceReport.js";
+import { button, el, field, problemView, unexpectedView } from "./dom.js";
+import { t } from "./i18n.js";
+import { openDialog, replace, show, type Screen } from "./shell.js";
+
+type Step = "document" | "face" | "voice" | "review" | "done";
+const STEPS: Step[] = ["document", "face", "voice", "review"];
+
+interface Wizard {
+  step: Step;
+  demo: boolean;
+  demoCan: string | null;
+  access: "mrz" | "can";
+  mrz: MrzFields;
+  can: string;
+  folder: string;
+  busy: boolean;
+  document: DocumentReport | null;
+  face: FaceReport | null;
+  challenge: ChallengeText | null;
+  voice: VoiceReport | null;
+  sealed: SealedReport | null;
+  rejected: boolean;
+  problem: unknown;
+  home: () => void;
+}
+
+let w: Wizard | null = null;
+
+function failureView(e: unknown): HTMLElement {
+  const f = asFailure(e);
+  return f ? problemView(f) : unexpectedView(e);
+}
+
+export function startEnrollment(desk: DeskState | null, home: () => void): void {
+  w = {
+    step: "document",
+    demo: desk?.demo ?? false,
+    demoCan: desk?.demo_can ?? null,
+    access: "mrz",
+    mrz: {
+      document_number: "",
+      document_check: "",
+      date_of_birth: "",
+      birth_check: "",
+      date_of_expiry: "",
+      expiry_check: "",
+    },
+    can: "",
+    folder: "",
+    busy: false,
+    document: null,
+    face: null,
+    challenge: null,
+    voice: null,
+    sealed: null,
+    rejected: false,
+    problem: null,
+    home,
+  };
+  show(wizardScreen());
+}
+
+function go(step: Step): void {
+  if (!w) return;
+  w.step = step;
+  w.problem = null;
+  show(wizardScreen());
+}
+
+function stepDone(step: Step): boolean {
+  if (!w) return false;
+  switch (step) {
+    case "document":
+      return w.document !== null;
+    case "face":
+      return w.face !== null;
+    case "voice":
+      return w.voice !== null;
+    default:
+      return false;
+  }
+}
+
+function nextStep(): void {
+  if (!w || w.busy || !stepDone(w.step)) return;
+  const i = STEPS.indexOf(w.step);
+  const next = STEPS[i + 1];
+  if (next) go(next);
+}
+
+function previousStep(): void {
+  if (!w || w.busy) return;
+  const i = STEPS.indexOf(w.step);
+  const prev = STEPS[i - 1];
+  if (prev) go(prev);
+}
+
+async function abandon(): Promise<void> {
+  if (!w || w.busy) return;
+  const home = w.home;
+  await api.cancelEnrollment();
+  w = null;
+  home();
+}
+
+function wizardScreen(): Screen {
+  return {
+    render() {
+      if (!w) return el("div");
+      if (w.step === "done") return doneView(w);
+      const steps = el(
+        "ol",
+        { class: "steps", "aria-label": t("wizard.steps") },
+        ...STEPS.map((s) =>
+          el(
+            "li",
+            {
+              class: s === w?.step ? "current" : stepDone(s) ? "done" : "",
+              ...(s === w?.step ? { "aria-current": "step" } : {}),
+            },
+            t(`step.${s}`),
+          ),
+        ),
+      );
+      const body =
+        w.step === "document"
+          ? documentStep(w)
+          : w.step === "face"
+            ? faceStep(w)
+            : w.step === "voice"
+              ? voiceStep(w)
+              : reviewStep(w);
+      return el("div", { class: "stack" }, steps, body, navBar(w));
+    },
+    next: nextStep,
+    // Escape and Alt+← go back a step; leaving the enrollment is only ever
+    // the explicit Cancel button.
+    back: previousStep,
+  };
+}
+
+function navBar(wz: Wizard): HTMLElement {
+  const cancel = button("wizard.cancel", { "data-testid": "cancel-enrollment" });
+  cancel.addEventListener("click", () => void abandon());
+  const back = button("wizard.back", { "data-testid": "back", title: "Alt+←" });
+  back.disabled = wz.step === "document";
+  back.addEventListener("click", previousStep);
+  const parts: HTMLElement[] = [cancel, back];
+  if (wz.step !== "review") {
+    const next = button("wizard.next", { class: "primary", "data-testid": "next", title: "Alt+→" });
+    next.disabled = !stepDone(wz.step);
+    next.addEventListener("click", nextStep);
+    parts.push(next);
+  }
+  return el(
+    "nav",
+    { class: "wizard-nav" },
+    ...parts,
+    el("span", { class: "muted keys" }, t("wizard.keys")),
+  );
+}
+
+// --- Document ----------------------------------------------------------
+
+const MRZ_ROWS: { value: keyof MrzFields; check: keyof MrzFields; state: keyof MrzCheck; size: string }[] =
+  [
+    { value: "document_number", check: "document_check", state: "document_number", size: "9" },
+    { value: "date_of_birth", check: "birth_check", state: "date_of_birth", size: "6" },
+    { value: "date_of_expiry", check: "expiry_check", state: "date_of_expiry", size: "6" },
+  ];
+
+function verdictBadge(check: "passive" | "active" | "chip", v: Verification): HTMLElement {
+  return el(
+    "div",
+    { class: `badge ${v.verdict}`, "data-testid": `badge-${check}`, "data-verdict": v.verdict },
+    el("strong", {}, `${t(`check.${check}`)}: ${t(`verdict.${v.verdict}`)}`),
+    el("p", {}, t(`verdict.${check}.${v.verdict}`)),
+    el("p", { class: "muted small" }, v.reason),
+  );
+}
+
+function documentCard(r: DocumentReport): HTMLElement {
+  const d = r.document;
+  const rows: [string, string][] = [
+    ["doc.surname", d.surname],
+    ["doc.given_names", d.given_names],
+    ["doc.national_name", d.national_name ?? "—"],
+    ["doc.document_number", d.document_number],
+    ["doc.issuing_state", d.issuing_state],
+    ["doc.nationality", d.nationality],
+    ["doc.date_of_birth", d.date_of_birth],
+    ["doc.sex", d.sex],
+    ["doc.date_of_expiry", d.date_of_expiry],
+  ];
+  return el(
+    "div",
+    { class: "result-card", "data-testid": "document-result" },
+    el("img", { class: "portrait", src: r.portrait, alt: t("doc.portrait") }),
+    el(
+      "dl",
+      { class: "data" },
+      ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", { "data-testid": k }, v)]),
+    ),
+    el(
+      "div",
+      { class: "badges" },
+      verdictBadge("passive", r.verification.passive),
+      verdictBadge("active", r.verification.active),
+      verdictBadge("chip", r.verification.chip),
+    ),
+  );
+}
+
+function documentStep(wz: Wizard): HTMLElement {
+  const result = el("div", { "aria-live": "polite" });
+  if (wz.document) {
+    result.append(documentCard(wz.document));
+    return el(
+      "section",
+      { class: "panel" },
+      el("h2", {}, t("step.document")),
+      el("p", { class: "ok-note" }, t("doc.read_done")),
+      result,
+    );
+  }
+  const read = button("doc.read", { class: "primary", "data-testid": "read-chip" });
+  const mrzBox = el("div", { class: "mrz-grid" });
+  const states = new Map<string, HTMLElement>();
+  const refreshCheck = async () => {
+    const check = await api.checkMrz(wz.mrz);
+    for (const row of MRZ_ROWS) {
+      const state = check[row.state] as FieldState;
+      const label = states.get(row.state);
+      if (label) {
+        label.textContent = t(`mrz.${state}`);
+        label.dataset["state"] = state;
+      }
+    }
+    if (wz.access === "mrz") read.disabled = !check.complete;
+  };
+  for (const row of MRZ_ROWS) {
+    const value = field(`mrz.${row.value}`, {
+      "data-testid": `mrz-${row.value}`,
+      maxlength: row.size,
+      autocomplete: "off",
+      spellcheck: "false",
+      value: wz.mrz[row.value],
+    });
+    const check = field("mrz.check_digit", {
+      "data-testid": `mrz-${row.check}`,
+      maxlength: "1",
+      class: "check-digit",
+      autocomplete: "off",
+      value: wz.mrz[row.check],
+    });
+    const state = el("span", { class: "field-state", "data-testid": `mrz-state-${row.state}`, "aria-live": "polite" });
+    states.set(row.state, state);
+    for (const [input, key] of [
+      [value.input, row.value],
+      [check.input, row.check],
+    ] as const) {
+      input.addEventListener("input", () => {
+        input.value = input.value.toUpperCase();
+        wz.mrz[key] = input.value;
+        void refreshCheck();
+      });
+    }
+    mrzBox.append(value.wrap, check.wrap, state);
+  }
+  const can = field("doc.can", {
+    "data-testid": "can",
+    maxlength: "6",
+    inputmode: "numeric",
+    autocomplete: "off",
+    value: wz.can,
+  });
+  can.input.addEventListener("input", () => {
+    wz.can = can.input.value;
+    if (wz.access === "can") read.disabled = !/^\d{6}$/.test(wz.can);
+  });
+  const canBox = el(
+    "div",
+    {},
+    can.wrap,
+    ...(wz.demoCan ? [el("p", { class: "muted" }, `${t("demo.can_hint")} ${wz.demoCan}`)] : []),
+  );
+  const choose = (kind: "mrz" | "can") => {
+    wz.access = kind;
+    mrzBox.hidden = kind !== "mrz";
+    canBox.hidden = kind !== "can";
+    if (kind === "can") read.disabled = !/^\d{6}$/.test(wz.can);
+    else void refreshCheck();
+  };
+  const radio = (kind: "mrz" | "can") => {
+    const input = el("input", { type: "radio", name: "access", value: kind, "data-testid": `access-${kind}` });
+    input.checked = wz.access === kind;
+    input.addEventListener("change", () => choose(kind));
+    return el("label", { class: "choice" }, input, t(`doc.access_${kind}`));
+  };
+  const progress = el("div", { class: "progress", "aria-live": "polite" });
+  read.addEventListener("click", async () => {
+    if (read.disabled) return;
+    read.disabled = true;
+    wz.busy = true;
+    result.replaceChildren();
+    const bar = el("progress", { max: "1", value: "0" });
+    const text = el("span", { "data-testid": "chip-progress" }, t("doc.waiting"));
+    progress.replaceChildren(bar, text);
+    try {
+      const access =
+        wz.access === "mrz" ? { kind: "mrz" as const, ...wz.mrz } : { kind: "can" as const, can: wz.can };
+      wz.document = await api.readDocument(access, (p) => {
+        bar.value = p.total > 0 ? p.read / p.total : 0;
+        text.textContent = `${t("doc.reading")} ${p.file} ${p.read} / ${p.total} B`;
+      });
+      wz.busy = false;
+      show(wizardScreen());
+    } catch (e) {
+      wz.busy = false;
+      progress.replaceChildren();
+      replace(result, failureView(e));
+      read.disabled = false;
+    }
+  });
+  const section = el(
+    "section",
+    { class: "panel" },
+    el("h2", {}, t("step.document")),
+    el("div", { class: "choices", role: "radiogroup" }, radio("mrz"), radio("can")),
+    mrzBox,
+    canBox,
+    read,
+    progress,
+    result,
+  );
+  choose(wz.access);
+  return section;
+}
+
+// --- Face --------------------------------------------------------------
+
+function previewView(p: FaceProgress): HTMLElement[] {
+  const frame = el("div", { class: "preview" }, el("img", { src: p.preview, alt: t("face.preview") }));
+  if (p.face_box) {
+    const [x, y, bw, bh] = p.face_box;
+    // Styles through the CSSOM: the content security policy refuses inline style attributes.
+    const box = el("div", { class: "face-box" });
+    box.style.left = `${x * 100}%`;
+    box.style.top = `${y * 100}%`;
+    box.style.width = `${bw * 100}%`;
+    box.style.height = `${bh * 100}%`;
+    frame.append(box);
+  }
+  return [
+    frame,
+    el(
+      "p",
+      { class: "hint", "data-testid": "face-hint" },
+      p.hint ? t(`quality.${p.hint}`) : t("face.hint_ok"),
+    ),
+    el("p", { class: "muted" }, `${t("face.frame")} ${p.frame} / ${p.frames}`),
+  ];
+}
+
+function faceResult(r: FaceReport): HTMLElement {
+  return el(
+    "div",
+    { class: "face-result", "data-testid": "face-result" },
+    el(
+      "figure",
+      {},
+      el("img", { src: r.live_frame, alt: t("face.live") }),
+      el("figcaption", {}, t("face.live")),
+    ),
+    el(
+      "figure",
+      {},
+      el("img", { src: r.portrait, alt: t("doc.portrait") }),
+      el("figcaption", {}, t("doc.portrait")),
+    ),
+    el(
+      "dl",
+      { class: "data" },
+      el("dt", {}, t("face.liveness")),
+      el("dd", { "data-testid": "liveness" }, `${t(`liveness.${r.liveness.decision}`)} (${r.liveness.score.toFixed(2)})`),
+      el("dt", {}, t("face.match")),
+      el(
+        "dd",
+        { "data-testid": "match-score" },
+        `${t(`match.${r.matching.decision}`)} — ${r.matching.score.toFixed(2)} (${t("face.threshold")} ${r.matching.threshold.toFixed(2)})`,
+      ),
+    ),
+  );
+}
+
+function faceStep(wz: Wizard): HTMLElement {
+  const result = el("div", { "aria-live": "polite" });
+  if (wz.face) {
+    result.append(faceResult(wz.face));
+    return el("section", { class: "panel" }, el("h2", {}, t("step.face")), result);
+  }
+  const folder = field("face.folder", {
+    "data-testid": "face-folder",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: wz.demo ? t("face.demo_camera") : "",
+    value: wz.folder,
+  });
+  folder.input.addEventListener("input", () => (wz.folder = folder.input.value));
+  const start = button("face.start", { class: "primary", "data-testid": "capture-face" });
+  const live = el("div", { class: "live", "aria-live": "polite" });
+  start.addEventListener("click", async () => {
+    wz.folder = folder.input.value;
+    start.disabled = true;
+    wz.busy = true;
+    result.replaceChildren();
+    live.replaceChildren(el("p", { class: "muted" }, t("face.starting")));
+    try {
+      wz.face = await api.captureFace(wz.folder.trim() || null, (p) => live.replaceChildren(...previewView(p)));
+      wz.busy = false;
+      show(wizardScreen());
+    } catch (e) {
+      wz.busy = false;
+      replace(result, failureView(e));
+      start.disabled = false;
+    }
+  });
+  return el(
+    "section",
+    { class: "panel" },
+    el("h2", {}, t("step.face")),
+    el("p", { class: "muted" }, t("face.explain")),
+    folder.wrap,
+    start,
+    result,
+    live,
+  );
+}
+
+// --- Voice -------------------------------------------------------------
+
+function voiceResult(r: VoiceReport): HTMLElement {
+  return el(
+    "dl",
+    { class: "data", "data-testid": "voice-result" },
+    el("dt", {}, t("voice.digits")),
+    el("dd", {}, r.challenge),
+    el("dt", {}, t("voice.speech")),
+    el("dd", {}, `${r.speech_seconds.toFixed(1)} s / ${r.duration_seconds.toFixed(1)} s`),
+    el("dt", {}, t("voice.level")),
+    el("dd", {}, `${r.speech_dbfs.toFixed(1)} dBFS`),
+    el("dt", {}, t("voice.snr")),
+    el("dd", {}, `${r.snr_db.toFixed(1)} dB`),
+  );
+}
+
+function voiceStep(wz: Wizard): HTMLElement {
+  const result = el("div", { "aria-live": "polite" });
+  if (wz.voice) {
+    result.append(el("p", { class: "ok-note" }, t("voice.accepted")), voiceResult(wz.voice));
+    return el("section", { class: "panel" }, el("h2", {}, t("step.voice")), result);
+  }
+  const digits = el("p", { class: "challenge", "data-testid": "challenge" }, wz.challenge?.digits ?? "");
+  const spoken = el("p", { class: "muted" }, wz.challenge?.zh ?? "");
+  const record = button("voice.record", { class: "primary", "data-testid": "record-voice" });
+  record.disabled = !wz.challenge;
+  const meter = el("div", { class: "meter", role: "meter", "aria-label": t("voice.level") }, el("div", { class: "meter-fill" }));
+  const status = el("p", { class: "muted", "data-testid": "voice-status" });
+  const fetchChallenge = async () => {
+    try {
+      wz.challenge = await api.voiceChallenge();
+      digits.textContent = wz.challenge.digits;
+      spoken.textContent = wz.challenge.zh;
+      record.disabled = false;
+    } catch (e) {
+      replace(result, failureView(e));
+    }
+  };
+  if (!wz.challenge) void fetchChallenge();
+  record.addEventListener("click", async () => {
+    record.disabled = true;
+    wz.busy = true;
+    result.replaceChildren();
+    status.textContent = t("voice.recording");
+    const fill = meter.firstElementChild as HTMLElement;
+    try {
+      wz.voice = await api.captureVoice((level) => {
+        // -60 dBFS (silence) to 0 dBFS (full scale).
+        const share = Math.min(1, Math.max(0, (level.rms_dbfs + 60) / 60));
+        fill.style.width = `${share * 100}%`;
+        meter.setAttribute("aria-valuenow", level.rms_dbfs.toFixed(0));
+      });
+      wz.busy = false;
+      show(wizardScreen());
+    } catch (e) {
+      wz.busy = false;
+      status.textContent = "";
+      replace(result, failureView(e));
+      // A new challenge for the next try: a replay of the old one proves nothing.
+      await fetchChallenge();
+    }
+  });
+  return el(
+    "section",
+    { class: "panel" },
+    el("h2", {}, t("step.voice")),
+    el("p", {}, t("voice.explain")),
+    digits,
+    spoken,
+    record,
+    meter,
+    status,
+    result,
+  );
+}
+
+// --- Review and approval -------------------------------------------------
+
+function reviewStep(wz: Wizard): HTMLElement {
+  const errors = el("div", { "aria-live": "assertive" });
+  const submit = button("review.submit", { class: "primary", "data-testid": "submit-review" });
+  submit.addEventListener("click", async () => {
+    submit.disabled = true;
+    errors.replaceChildren();
+    try {
+      await api.submitEnrollment();
+      openApproval(wz);
+    } catch (e) {
+      replace(errors, failureView(e));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el(
+    "section",
+    { class: "panel", "data-testid": "review" },
+    el("h2", {}, t("step.review")),
+    ...(wz.document ? [documentCard(wz.document)] : []),
+    ...(wz.face ? [faceResult(wz.face)] : []),
+    ...(wz.voice ? [voiceResult(wz.voice)] : []),
+    errors,
+    submit,
+  );
+}
+
+function openApproval(wz: Wizard): void {
+  const name = field("approval.supervisor", { "data-testid": "supervisor-name", autocomplete: "off" });
+  const password = field("login.password", { type: "password", "data-testid": "supervisor-password" });
+  const reason = el("textarea", { "data-testid": "reject-reason", rows: "2", maxlength: "200" });
+  const approve = el("button", { type: "submit", class: "primary", "data-testid": "approve" }, t("approval.approve"));
+  const reject = button("approval.reject", { class: "danger", "data-testid": "reject" });
+  const errors = el("div", { "aria-live": "assertive", "data-testid": "approval-errors" });
+  const form = el(
+    "form",
+    { class: "approval" },
+    el("h2", {}, t("approval.title")),
+    el("p", { class: "muted" }, t("approval.explain")),
+    name.wrap,
+    password.wrap,
+    el("label", { class: "field" }, el("span", {}, t("approval.reason")), reason),
+    errors,
+    el("div", { class: "row" }, approve, reject),
+  );
+  let close = () => {};
+  const decide = async (decision: { decision: "approve" } | { decision: "reject"; reason: string }) => {
+    approve.disabled = reject.disabled = true;
+    errors.replaceChildren();
+    try {
+      const outcome = await api.review(name.input.value, password.input.value, decision);
+      wz.sealed = outcome.sealed;
+      wz.rejected = decision.decision === "reject";
+      close();
+      go("done");
+    } catch (e) {
+      password.input.value = "";
+      replace(errors, failureView(e));
+    } finally {
+      approve.disabled = reject.disabled = false;
+    }
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    void decide({ decision: "approve" });
+  });
+  reject.addEventListener("click", () => {
+    if (!reason.value.trim()) {
+      replace(errors, el("p", { class: "problem" }, t("approval.reason_needed")));
+      reason.focus();
+      return;
+    }
+    void decide({ decision: "reject", reason: reason.value });
+  });
+  close = openDialog(form);
+}
+
+function doneView(wz: Wizard): HTMLElement {
+  const queueButton = button("queue.open", { class: "primary", "data-testid": "done-queue" });
+  queueButton.addEventListener("click", async () => {
+    const { queueScreen } = await import("./home.js");
+    show(queueScreen());
+  });
+  const home = button("nav.home", { "data-testid": "done-home" });
+  home.addEventListener("click", () => wz.home());
+  return el(
+    "section",
+    { class: "panel", "data-testid": "done" },
+    el("h2", {}, t(wz.rejected ? "done.rejected" : "done.sealed")),
+    ...(wz.sealed
+      ? [
+          el("p", {}, t("done.sealed_explain")),
+          el("p", { class: "mono", "data-testid": "packet-id" }, wz.sealed.packet_id),
+        ]
+      : []),
+    el("div", { class: "row" }, queueButton, home),
+  );
+}
