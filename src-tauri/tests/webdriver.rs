@@ -340,15 +340,14 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         .await
         .unwrap();
 
-    // Face: a printed photo and a phone replay are refused (their heads are
-    // turned, so the quality gate stops them before liveness is asked).
+    // Face: a printed photo and a phone replay are refused by liveness.
     wait_for(&client, Locator::Css(&css("face-folder")), 10).await;
     fill(&client, "face-folder", spoof.to_str().unwrap()).await;
     click(&client, "capture-face").await;
-    let (cause, _) = problem(&client, "FACE_NOT_CAPTURED", 120).await;
+    let (cause, _) = problem(&client, "LIVENESS_FAILED", 120).await;
     assert_eq!(
         cause,
-        station::Failure::new(station::Code::FaceNotCaptured, "")
+        station::Failure::new(station::Code::LivenessFailed, "")
             .zh
             .cause
     );

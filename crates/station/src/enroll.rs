@@ -16,15 +16,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use biometrics::face::{LivenessDecision, MatchDecision};
 use biometrics::voice::{VoiceAnalyzer, VoiceConfig};
-use biometrics::{
-    AnalyzerConfig, DigitChallenge, FaceAnalyzer, Frame, LivenessAggregator, ModelCatalog,
-};
+use biometrics::{AnalyzerConfig, DigitChallenge, FaceAnalyzer, FaceSession, Frame, ModelCatalog};
 use card::vpcd::VpcdBridge;
 use clap::Args;
-use emrtd::portrait::{ImageFormat, Portrait};
+use emrtd::portrait::Portrait;
 use emrtd::{LdsFile, Verdict, Verification, VirtualChip};
 use enrollment::packet::{
     CheckOutcome, ChipFiles, FaceCapture, FaceMatch, Liveness, ModelVersion, PacketHeader,
@@ -187,7 +186,7 @@ pub fn vpcd_reader(port: u16) -> String {
 /// The face and voice models, loaded once and checked against their hashes.
 #[derive(Debug)]
 pub struct Models {
-    face: FaceAnalyzer,
+    face: Arc<FaceAnalyzer>,
     voice: VoiceAnalyzer,
     versions: Vec<ModelVersion>,
 }
@@ -203,7 +202,8 @@ impl Models {
 fn load_models(dir: &Path) -> Result<Models, Failure> {
     let invalid = |e: &dyn std::fmt::Display| Failure::new(Code::ModelsInvalid, e.to_string());
     let catalog = ModelCatalog::open(dir).map_err(|e| invalid(&e))?;
-    let face = FaceAnalyzer::load(&catalog, AnalyzerConfig::default()).map_err(|e| invalid(&e))?;
+    let face =
+        Arc::new(FaceAnalyzer::load(&catalog, AnalyzerConfig::default()).map_err(|e| invalid(&e))?);
     let voice = VoiceAnalyzer::load(&catalog, VoiceConfig::default()).map_err(|e| invalid(&e))?;
     let versions = catalog
         .entries()
@@ -1009,85 +1009,67 @@ fn frames(analyzer: &FaceAnalyzer, source: &FaceSource) -> Result<Vec<Frame>, Fa
 /// Analyses every frame; liveness is decided over the good frames, and
 /// the most clearly live of them is matched against the chip portrait.
 fn capture_face(
-    analyzer: &FaceAnalyzer,
+    analyzer: &Arc<FaceAnalyzer>,
     source: &FaceSource,
     dg2: &[u8],
     mut progress: impl FnMut(FaceProgress),
 ) -> Result<FaceResult, Failure> {
+    let portrait =
+        Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
+    let reference = Frame::decode(&portrait.image)
+        .and_then(|frame| analyzer.reference(&frame))
+        .map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
     let frames = frames(analyzer, source)?;
     let images = frames.len();
-    let mut aggregator = LivenessAggregator::new(analyzer.config().liveness);
-    let mut best: Option<(Frame, biometrics::FrameAnalysis)> = None;
+    let mut session = FaceSession::new(Arc::clone(analyzer), Some(reference), None);
     let mut issues = BTreeMap::new();
     for (index, frame) in frames.into_iter().enumerate() {
-        let analysis = analyzer
-            .analyze(&frame)
+        let preview = jpeg_data_url(&encode_jpeg(&frame)?);
+        let (w, h) = (frame.width() as f32, frame.height() as f32);
+        // Stills have no clock of their own: a camera's 15 frames a second.
+        let at = Duration::from_millis(index as u64 * 1000 / 15);
+        let update = session
+            .offer(frame, at)
             .map_err(|e| Failure::new(Code::Internal, e))?;
-        if let Some(issue) = analysis.quality.issue {
+        if let Some(issue) = update.hint {
             *issues.entry(issue.code()).or_insert(0u32) += 1;
         }
-        let (w, h) = (frame.width() as f32, frame.height() as f32);
         progress(FaceProgress {
             frame: index + 1,
             frames: images,
-            preview: jpeg_data_url(&encode_jpeg(&frame)?),
-            face_box: analysis.face.as_ref().map(|f| {
+            preview,
+            face_box: update.analysis.face.as_ref().map(|f| {
                 let b = f.bbox;
                 [b.x / w, b.y / h, b.width / w, b.height / h]
             }),
-            hint: analysis.quality.issue.map(|i| i.code().to_owned()),
+            hint: update.hint.map(|i| i.code().to_owned()),
         });
-        if !aggregator.offer(&analysis) || analysis.embedding.is_none() {
-            continue;
-        }
-        let real = analysis.liveness.map_or(0.0, |s| s.real);
-        let better = best
-            .as_ref()
-            .is_none_or(|(_, b)| b.liveness.map_or(0.0, |s| s.real) < real);
-        if better {
-            best = Some((frame, analysis));
-        }
     }
-    let Some((frame, analysis)) = best else {
-        return Err(Failure::new(
-            Code::FaceNotCaptured,
-            format!("{images} images, none usable: {issues:?}"),
-        ));
-    };
-    let verdict = aggregator.verdict();
-    if verdict.decision != LivenessDecision::Live {
+    let outcome = session
+        .outcome()
+        .map_err(|e| Failure::new(Code::Internal, e))?;
+    let verdict = outcome.liveness;
+    // A spoof is refused as one, even when no frame was good enough to keep.
+    if verdict.decision != LivenessDecision::Live && (outcome.best.is_some() || verdict.frames > 0)
+    {
         return Err(Failure::new(
             Code::LivenessFailed,
             format!(
-                "{} over {} good frames (live score {:.2})",
+                "{} over {} frames (live score {:.2})",
                 decision_text(verdict.decision),
                 verdict.frames,
                 verdict.real
             ),
         ));
     }
-
-    let portrait =
-        Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
-    let reference_frame = match portrait.format {
-        ImageFormat::Jpeg => {
-            Frame::decode(&portrait.image).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?
-        }
-        ImageFormat::Jpeg2000 => {
-            return Err(Failure::new(
-                Code::PortraitUnreadable,
-                "JPEG 2000 chip portraits cannot be matched yet",
-            ));
-        }
+    let (Some(analysis), Some(jpeg), Some(matching)) =
+        (outcome.best, outcome.best_jpeg, outcome.matching)
+    else {
+        return Err(Failure::new(
+            Code::FaceNotCaptured,
+            format!("{images} images, none usable: {issues:?}"),
+        ));
     };
-    let reference = analyzer
-        .reference(&reference_frame)
-        .map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
-    let live = analysis
-        .embedding
-        .as_ref()
-        .ok_or_else(|| Failure::new(Code::Internal, "the best frame lost its embedding"))?;
-    let matching = analyzer.compare(live, &reference.embedding);
     if !matching.matched {
         return Err(Failure::new(
             Code::FaceMismatch,
@@ -1097,9 +1079,8 @@ fn capture_face(
             ),
         ));
     }
-    let jpeg = encode_jpeg(&frame)?;
     let capture = FaceCapture {
-        best_frame_jpeg: jpeg.to_vec(),
+        best_frame_jpeg: jpeg,
         liveness: Liveness {
             verdict: decision_text(verdict.decision).to_owned(),
             score: verdict.real,
@@ -1211,25 +1192,24 @@ mod tests {
         std::fs::read(demo_data_dir().join("documents/demo/DG2")).unwrap()
     }
 
-    /// The sample attacks of `testdata/faces` hold the head turned, so the
-    /// quality gate refuses them before liveness is even asked.
+    /// The sample attacks of `testdata/faces` hold the head turned: no
+    /// frame is good enough to keep, and liveness refuses them.
     #[test]
     fn a_printed_photo_and_a_screen_replay_are_refused() {
-        let analyzer = FaceAnalyzer::load_bundled().unwrap();
+        let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
         let faces = demo_data_dir().join("faces");
         let source = FaceSource::Files(vec![faces.join("F1.png"), faces.join("F2.png")]);
         let mut seen = Vec::new();
         let refused = capture_face(&analyzer, &source, &demo_dg2(), |p| seen.push(p.frame))
             .err()
             .unwrap();
-        assert_eq!(refused.code, Code::FaceNotCaptured, "{refused}");
-        assert!(refused.detail.contains("head_turned"), "{refused}");
+        assert_eq!(refused.code, Code::LivenessFailed, "{refused}");
         assert_eq!(seen, [1, 2]);
     }
 
     #[test]
     fn the_demo_camera_matches_the_demo_portrait_and_reports_each_frame() {
-        let analyzer = FaceAnalyzer::load_bundled().unwrap();
+        let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
         let mut previews = Vec::new();
         let face = capture_face(&analyzer, &FaceSource::demo(), &demo_dg2(), |p| {
             previews.push(p)
