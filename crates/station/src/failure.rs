@@ -58,10 +58,19 @@ pub enum Code {
     FaceMismatch,
     VoiceRejected,
     PacketNotFound,
+    NotRegistered,
+    AlreadyRegistered,
+    RegistrationRefused,
+    PlatformUnavailable,
+    PlatformProtocol,
+    ReceiptInvalid,
+    PacketRejected,
+    PacketNotResubmittable,
+    TlsIdentityInvalid,
 }
 
 impl Code {
-    pub const ALL: [Code; 47] = [
+    pub const ALL: [Code; 56] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -109,6 +118,15 @@ impl Code {
         Code::FaceMismatch,
         Code::VoiceRejected,
         Code::PacketNotFound,
+        Code::NotRegistered,
+        Code::AlreadyRegistered,
+        Code::RegistrationRefused,
+        Code::PlatformUnavailable,
+        Code::PlatformProtocol,
+        Code::ReceiptInvalid,
+        Code::PacketRejected,
+        Code::PacketNotResubmittable,
+        Code::TlsIdentityInvalid,
     ];
 
     /// The stable code, e.g. `NO_READER`.

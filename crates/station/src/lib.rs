@@ -14,7 +14,9 @@ pub mod face;
 pub mod failure;
 pub mod identity;
 pub mod paths;
+pub mod platform;
 pub mod queue;
+pub mod sync;
 pub mod voice;
 
 pub use doctor::{DoctorOptions, DoctorReport};

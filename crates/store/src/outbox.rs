@@ -253,6 +253,25 @@ impl Store {
         Ok(due)
     }
 
+    /// Every queued packet with the time its next attempt is due, earliest
+    /// first: how long the uploader may sleep.
+    pub async fn queued_schedule(&self) -> Result<Vec<(PacketId, Timestamp)>, StoreError> {
+        sqlx::query!(
+            "SELECT packet_id, next_attempt_at FROM outbox WHERE state = 'queued' \
+             ORDER BY next_attempt_at, queued_at, packet_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok((
+                PacketId::from_column("outbox.packet_id", &row.packet_id)?,
+                Timestamp::from_unix_ms(row.next_attempt_at),
+            ))
+        })
+        .collect()
+    }
+
     /// The uploader starts sending `packet`.
     pub async fn mark_uploading(&self, packet: PacketId) -> Result<OutboxEntry, StoreError> {
         let mut tx = self.begin_write().await?;

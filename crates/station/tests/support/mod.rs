@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod uplink;
+
 /// The first vpcd reader and its port.
 pub const READER: &str = "Virtual PCD 00 00";
 pub const PORT: u16 = 35963;
