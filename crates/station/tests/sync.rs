@@ -226,17 +226,39 @@ async fn the_hub_killed_mid_upload_and_restarted_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("station");
     let mut hub = HubProcess::start(dir.path(), false);
-    register(&data, &hub, &hub.base()).await;
+    let proxy = FaultProxy::start(hub.addr()).await;
+    register(&data, &hub, &proxy.base).await;
     let queued = queue_packets(&data, 30, 4).await;
 
+    // The sixth upload trickles in; the hub dies while it reads the body.
+    proxy.put_faults(
+        std::iter::repeat_n(Fault::Pass, 5).chain([Fault::SlowRequest {
+            chunk: 16 * 1024,
+            pause: Duration::from_millis(100),
+        }]),
+    );
     let sync = SyncProcess::start(&data, &[]);
     hub.wait_for_packets(5, Duration::from_secs(120));
+    while proxy.seen().iter().filter(|s| s.method == "PUT").count() < 6 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
     hub.kill();
+    assert_eq!(hub_ids(&hub.packets()).len(), 5, "the sixth arrived whole");
     tokio::time::sleep(Duration::from_millis(700)).await;
     hub.restart();
     wait_acknowledged(&data, 30, Duration::from_secs(240)).await;
-    let (code, _) = sync.terminate().await;
+    let (code, summary) = sync.terminate().await;
     assert_eq!(code, 0);
+    let sixth = queued[5].to_string();
+    assert!(
+        summary["sync"]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == sixth.as_str() && e["code"] == "PLATFORM_UNREACHABLE"),
+        "{summary:#}"
+    );
     assert_exactly_once(&hub, &queued);
 }
 
@@ -411,14 +433,14 @@ async fn a_tampered_packet_is_rejected_with_the_reason_and_can_be_resubmitted() 
         let db = sqlx::SqlitePool::connect(&url).await.unwrap();
         let id = queued[0].to_string();
         let mut sealed: Vec<u8> =
-            sqlx::query_scalar("SELECT sealed FROM outbox WHERE packet_id = ?1")
+            sqlx::query_scalar("SELECT sealed FROM outbox_payloads WHERE packet_id = ?1")
                 .bind(&id)
                 .fetch_one(&db)
                 .await
                 .unwrap();
         let middle = sealed.len() / 2;
         sealed[middle] ^= 0x40;
-        sqlx::query("UPDATE outbox SET sealed = ?1 WHERE packet_id = ?2")
+        sqlx::query("UPDATE outbox_payloads SET sealed = ?1 WHERE packet_id = ?2")
             .bind(sealed)
             .bind(&id)
             .execute(&db)

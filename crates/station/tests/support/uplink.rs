@@ -371,6 +371,9 @@ pub enum Fault {
     },
     /// Forward it, then hold the answer back this long.
     SlowAnswer(Duration),
+    /// Forward the request `chunk` bytes at a time, `pause` apart, so it
+    /// is still arriving when something else happens.
+    SlowRequest { chunk: usize, pause: Duration },
     /// Forward only the first `after` bytes of the request, then cut both
     /// connections.
     CutRequest { after: usize },
@@ -567,6 +570,23 @@ fn corrupt_receipt(answer: Message) -> Vec<u8> {
     .concat()
 }
 
+/// Sends `request` in pieces, `pause` apart; the hub's answer, if any.
+async fn trickle(
+    upstream: SocketAddr,
+    request: &[u8],
+    chunk: usize,
+    pause: Duration,
+) -> Option<Vec<u8>> {
+    let mut hub = TcpStream::connect(upstream).await.ok()?;
+    for piece in request.chunks(chunk.max(1)) {
+        hub.write_all(piece).await.ok()?;
+        tokio::time::sleep(pause).await;
+    }
+    read_message(&mut hub, &mut Vec::new())
+        .await
+        .map(|m| m.bytes())
+}
+
 async fn serve_connection(mut client: TcpStream, upstream: SocketAddr, plan: Arc<Mutex<Plan>>) {
     let mut buffer = Vec::new();
     while let Some(request) = read_message(&mut client, &mut buffer).await {
@@ -584,6 +604,9 @@ async fn serve_connection(mut client: TcpStream, upstream: SocketAddr, plan: Arc
                 let answer = exchange(upstream, &request.bytes()).await;
                 tokio::time::sleep(wait).await;
                 answer.map(|m| m.bytes())
+            }
+            Fault::SlowRequest { chunk, pause } => {
+                trickle(upstream, &request.bytes(), chunk, pause).await
             }
             Fault::CutRequest { after } => {
                 let bytes = request.bytes();
