@@ -16,8 +16,8 @@
 //! Run with `cargo bench --workspace --locked --bench sync`.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // a benchmark's set-up may panic
 
-#[path = "../tests/support/uplink.rs"]
-mod uplink_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use hub::{FaceModels, Hub, HubConfig};
 use station::platform::{self, RegisterArgs};
 use station::sync::worker;
+use support::uplink::{hub_tls_file, paths, queue_packets, repo};
 use uplink::worker::{Mode, SyncPolicy};
-use uplink_support::{hub_tls_file, paths, queue_packets, repo};
 
 /// Seconds of synthetic voice: with the demo chip files and the face
 /// frame, a packet of about 300 KB.

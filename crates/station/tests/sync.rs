@@ -35,6 +35,34 @@ fn assert_exactly_once(hub: &HubProcess, ids: &[Uuid]) {
     assert_eq!(held, expected);
 }
 
+/// A registered station behind a fault proxy, with packets queued.
+struct Behind {
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    hub: HubProcess,
+    proxy: FaultProxy,
+    queued: Vec<Uuid>,
+}
+
+impl Behind {
+    /// `n` packets with `voice_seconds` of voice each.
+    async fn proxy(n: usize, voice_seconds: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("station");
+        let hub = HubProcess::start(dir.path(), false);
+        let proxy = FaultProxy::start(hub.addr()).await;
+        register(&data, &hub, &proxy.base).await;
+        let queued = queue_packets(&data, n, voice_seconds).await;
+        Self {
+            dir,
+            data,
+            hub,
+            proxy,
+            queued,
+        }
+    }
+}
+
 async fn once(data: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["sync", "--once", "--min-backoff-ms", "50"];
     args.extend(extra);
@@ -223,12 +251,13 @@ async fn fifty_packets_queued_while_the_hub_is_down_arrive_once_when_it_is_back(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hub_killed_mid_upload_and_restarted_loses_and_doubles_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let mut hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 30, 4).await;
+    let Behind {
+        dir: _dir,
+        data,
+        mut hub,
+        proxy,
+        queued,
+    } = Behind::proxy(30, 4).await;
 
     // The sixth upload trickles in; the hub dies while it reads the body.
     proxy.put_faults(
@@ -264,12 +293,13 @@ async fn the_hub_killed_mid_upload_and_restarted_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_station_killed_mid_upload_finishes_on_restart_without_a_second_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 5, 1).await;
+    let Behind {
+        dir: _dir,
+        data,
+        hub,
+        proxy,
+        queued,
+    } = Behind::proxy(5, 1).await;
 
     // The third upload reaches the hub, and its answer is held back while
     // the station is killed.
@@ -302,12 +332,13 @@ async fn the_station_killed_mid_upload_finishes_on_restart_without_a_second_reco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_after_back_off_and_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 2, 1).await;
+    let Behind {
+        dir: _dir,
+        data,
+        hub,
+        proxy,
+        queued,
+    } = Behind::proxy(2, 1).await;
 
     proxy.put_faults([
         Fault::Status {
@@ -351,12 +382,13 @@ async fn server_errors_are_retried_after_back_off_and_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_hub_times_out_and_the_packet_it_kept_is_reconciled() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 1, 1).await;
+    let Behind {
+        dir: _dir,
+        data,
+        hub,
+        proxy,
+        queued,
+    } = Behind::proxy(1, 1).await;
 
     proxy.put_faults([Fault::SlowAnswer(Duration::from_secs(4))]);
     let summary = once(&data, &["--timeout-secs", "1"]).await;
@@ -376,12 +408,13 @@ async fn a_slow_hub_times_out_and_the_packet_it_kept_is_reconciled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_cut_half_way_through_the_body_is_sent_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 2, 4).await;
+    let Behind {
+        dir: _dir,
+        data,
+        hub,
+        proxy,
+        queued,
+    } = Behind::proxy(2, 4).await;
 
     proxy.put_faults([Fault::CutRequest { after: 60_000 }]);
     let summary = once(&data, &[]).await;
@@ -395,12 +428,13 @@ async fn a_connection_cut_half_way_through_the_body_is_sent_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_delivery_makes_one_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 1, 1).await;
+    let Behind {
+        dir: _dir,
+        data,
+        hub,
+        proxy,
+        queued,
+    } = Behind::proxy(1, 1).await;
 
     // The hub's answer is lost, and the status look-up says (wrongly)
     // that the hub has no such packet: the station sends it a second time.
@@ -500,12 +534,13 @@ async fn a_tampered_packet_is_rejected_with_the_reason_and_can_be_resubmitted() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_with_a_bad_signature_is_not_taken_as_an_acknowledgement() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("station");
-    let hub = HubProcess::start(dir.path(), false);
-    let proxy = FaultProxy::start(hub.addr()).await;
-    register(&data, &hub, &proxy.base).await;
-    let queued = queue_packets(&data, 1, 1).await;
+    let Behind {
+        dir: _dir,
+        data,
+        hub,
+        proxy,
+        queued,
+    } = Behind::proxy(1, 1).await;
 
     // Every receipt comes back altered, from uploads and look-ups alike.
     proxy.set_defaults(Some(Fault::CorruptReceipt), Some(Fault::CorruptReceipt));

@@ -36,6 +36,11 @@ pub fn station(args: &[&str]) -> (i32, Value) {
         .arg("--json")
         .output()
         .unwrap();
+    exit_and_json(out)
+}
+
+/// A finished `station --json` run: its exit code and its one JSON object.
+pub fn exit_and_json(out: std::process::Output) -> (i32, Value) {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let value: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(

@@ -274,14 +274,7 @@ pub async fn station_in_env(data: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let value: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), value)
+    super::exit_and_json(out)
 }
 
 /// Registers the station in `data` with `hub` (over `url`, e.g. a proxy).
@@ -332,10 +325,7 @@ impl SyncProcess {
             .await
             .unwrap()
             .unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let value: Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"));
-        (out.status.code().unwrap_or(-1), value)
+        super::exit_and_json(out)
     }
 
     /// SIGKILL.
