@@ -61,6 +61,10 @@ impl Behind {
             queued,
         }
     }
+
+    fn parts(&self) -> (&Path, &HubProcess, &FaultProxy, &[Uuid]) {
+        (&self.data, &self.hub, &self.proxy, &self.queued)
+    }
 }
 
 async fn once(data: &Path, extra: &[&str]) -> Value {
@@ -293,13 +297,8 @@ async fn the_hub_killed_mid_upload_and_restarted_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_station_killed_mid_upload_finishes_on_restart_without_a_second_record() {
-    let Behind {
-        dir: _dir,
-        data,
-        hub,
-        proxy,
-        queued,
-    } = Behind::proxy(5, 1).await;
+    let behind = Behind::proxy(5, 1).await;
+    let (data, hub, proxy, queued) = behind.parts();
 
     // The third upload reaches the hub, and its answer is held back while
     // the station is killed.
@@ -308,20 +307,20 @@ async fn the_station_killed_mid_upload_finishes_on_restart_without_a_second_reco
         Fault::Pass,
         Fault::SlowAnswer(Duration::from_secs(30)),
     ]);
-    let sync = SyncProcess::start(&data, &[]);
+    let sync = SyncProcess::start(data, &[]);
     hub.wait_for_packets(3, Duration::from_secs(60));
     tokio::time::sleep(Duration::from_millis(300)).await;
     sync.kill().await;
-    let third = packet(&data, queued[2]).await;
+    let third = packet(data, queued[2]).await;
     assert_eq!(third["state"], "uploading", "{third:#}");
 
-    let summary = once(&data, &[]).await;
+    let summary = once(data, &[]).await;
     assert_eq!(summary["recovered_interrupted"], 1, "{summary:#}");
     // The interrupted one was already there: taken from the hub's status.
     assert_eq!(summary["reconciled"], 1);
     assert_eq!(summary["uploaded"], 2);
     assert_eq!(summary["counts"]["acknowledged"], 5);
-    assert_exactly_once(&hub, &queued);
+    assert_exactly_once(hub, queued);
     let reput = proxy
         .seen()
         .iter()
@@ -332,13 +331,8 @@ async fn the_station_killed_mid_upload_finishes_on_restart_without_a_second_reco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_after_back_off_and_retry_after() {
-    let Behind {
-        dir: _dir,
-        data,
-        hub,
-        proxy,
-        queued,
-    } = Behind::proxy(2, 1).await;
+    let behind = Behind::proxy(2, 1).await;
+    let (data, hub, proxy, queued) = behind.parts();
 
     proxy.put_faults([
         Fault::Status {
@@ -350,7 +344,7 @@ async fn server_errors_are_retried_after_back_off_and_retry_after() {
             retry_after: Some(2),
         },
     ]);
-    let summary = once(&data, &[]).await;
+    let summary = once(data, &[]).await;
     assert_eq!(ids(&summary, "acknowledged").len(), 2, "{summary:#}");
     let codes: Vec<&str> = summary["errors"]
         .as_array()
@@ -377,21 +371,16 @@ async fn server_errors_are_retried_after_back_off_and_retry_after() {
         "retried {:?} after a Retry-After of 2 s",
         next.duration_since(puts[after_503].at)
     );
-    assert_exactly_once(&hub, &queued);
+    assert_exactly_once(hub, queued);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_hub_times_out_and_the_packet_it_kept_is_reconciled() {
-    let Behind {
-        dir: _dir,
-        data,
-        hub,
-        proxy,
-        queued,
-    } = Behind::proxy(1, 1).await;
+    let behind = Behind::proxy(1, 1).await;
+    let (data, hub, proxy, queued) = behind.parts();
 
     proxy.put_faults([Fault::SlowAnswer(Duration::from_secs(4))]);
-    let summary = once(&data, &["--timeout-secs", "1"]).await;
+    let summary = once(data, &["--timeout-secs", "1"]).await;
     assert_eq!(summary["errors"][0]["code"], "PLATFORM_UNREACHABLE");
     assert!(
         summary["errors"][0]["message"]
@@ -403,38 +392,28 @@ async fn a_slow_hub_times_out_and_the_packet_it_kept_is_reconciled() {
     assert_eq!(summary["reconciled"], 1, "{summary:#}");
     assert_eq!(summary["uploaded"], 0);
     assert_eq!(ids(&summary, "acknowledged"), [queued[0].to_string()]);
-    assert_exactly_once(&hub, &queued);
+    assert_exactly_once(hub, queued);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_cut_half_way_through_the_body_is_sent_again() {
-    let Behind {
-        dir: _dir,
-        data,
-        hub,
-        proxy,
-        queued,
-    } = Behind::proxy(2, 4).await;
+    let behind = Behind::proxy(2, 4).await;
+    let (data, hub, proxy, queued) = behind.parts();
 
     proxy.put_faults([Fault::CutRequest { after: 60_000 }]);
-    let summary = once(&data, &[]).await;
+    let summary = once(data, &[]).await;
     assert_eq!(summary["errors"][0]["code"], "PLATFORM_UNREACHABLE");
     assert_eq!(summary["errors"].as_array().unwrap().len(), 1);
     assert_eq!(ids(&summary, "acknowledged").len(), 2, "{summary:#}");
     // The hub never stored the half packet: it was sent whole again.
     assert_eq!(summary["uploaded"], 2);
-    assert_exactly_once(&hub, &queued);
+    assert_exactly_once(hub, queued);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_delivery_makes_one_record() {
-    let Behind {
-        dir: _dir,
-        data,
-        hub,
-        proxy,
-        queued,
-    } = Behind::proxy(1, 1).await;
+    let behind = Behind::proxy(1, 1).await;
+    let (data, hub, proxy, queued) = behind.parts();
 
     // The hub's answer is lost, and the status look-up says (wrongly)
     // that the hub has no such packet: the station sends it a second time.
@@ -443,12 +422,12 @@ async fn a_duplicate_delivery_makes_one_record() {
         status: 404,
         retry_after: None,
     }]);
-    let summary = once(&data, &[]).await;
+    let summary = once(data, &[]).await;
     assert_eq!(ids(&summary, "acknowledged"), [queued[0].to_string()]);
     let puts = proxy.seen().iter().filter(|s| s.method == "PUT").count();
     assert_eq!(puts, 2, "{summary:#}");
     assert_eq!(summary["uploaded"], 1);
-    assert_exactly_once(&hub, &queued);
+    assert_exactly_once(hub, queued);
     let receipt_station = hub.packets()[0]["receipt"]["station_id"].clone();
     assert_eq!(receipt_station, summary["station_id"]);
 }
@@ -534,24 +513,19 @@ async fn a_tampered_packet_is_rejected_with_the_reason_and_can_be_resubmitted() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_with_a_bad_signature_is_not_taken_as_an_acknowledgement() {
-    let Behind {
-        dir: _dir,
-        data,
-        hub,
-        proxy,
-        queued,
-    } = Behind::proxy(1, 1).await;
+    let behind = Behind::proxy(1, 1).await;
+    let (data, hub, proxy, queued) = behind.parts();
 
     // Every receipt comes back altered, from uploads and look-ups alike.
     proxy.set_defaults(Some(Fault::CorruptReceipt), Some(Fault::CorruptReceipt));
-    let summary = once(&data, &["--attempts", "2"]).await;
+    let summary = once(data, &["--attempts", "2"]).await;
     assert!(summary["acknowledged"].as_array().unwrap().is_empty());
     assert_eq!(summary["errors"].as_array().unwrap().len(), 2);
     for e in summary["errors"].as_array().unwrap() {
         assert_eq!(e["code"], "RECEIPT_INVALID", "{e}");
     }
     assert_eq!(summary["still_pending"], 1);
-    let shown = packet(&data, queued[0]).await;
+    let shown = packet(data, queued[0]).await;
     assert_eq!(shown["state"], "queued");
     assert_eq!(shown["acknowledged_at_unix_ms"], Value::Null);
     assert!(
@@ -563,8 +537,8 @@ async fn a_receipt_with_a_bad_signature_is_not_taken_as_an_acknowledgement() {
 
     // With honest answers the packet the hub already holds is acknowledged.
     proxy.set_defaults(None, None);
-    let summary = once(&data, &[]).await;
+    let summary = once(data, &[]).await;
     assert_eq!(summary["reconciled"], 1, "{summary:#}");
     assert_eq!(ids(&summary, "acknowledged"), [queued[0].to_string()]);
-    assert_exactly_once(&hub, &queued);
+    assert_exactly_once(hub, queued);
 }
