@@ -382,9 +382,19 @@ impl<O: Outbox> Worker<O> {
         let mut failed: HashMap<Uuid, u32> = HashMap::new();
         self.refresh_counts().await?;
         'run: loop {
+            // Packets this run gave up on may be due again: fetch past
+            // them, so they cannot crowd out the others.
+            let spent = match mode {
+                Mode::Once => failed.keys().filter(|id| self.spent(&failed, **id)).count(),
+                Mode::Continuous => 0,
+            };
+            let limit = self
+                .policy
+                .batch
+                .saturating_add(u32::try_from(spent).unwrap_or(u32::MAX));
             let mut due = self
                 .outbox
-                .next_due(self.policy.batch)
+                .next_due(limit)
                 .await
                 .map_err(WorkerError::Outbox)?;
             if mode == Mode::Once {
