@@ -67,10 +67,11 @@ pub enum Code {
     PacketRejected,
     PacketNotResubmittable,
     TlsIdentityInvalid,
+    SyncAlreadyRunning,
 }
 
 impl Code {
-    pub const ALL: [Code; 56] = [
+    pub const ALL: [Code; 57] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -127,6 +128,7 @@ impl Code {
         Code::PacketRejected,
         Code::PacketNotResubmittable,
         Code::TlsIdentityInvalid,
+        Code::SyncAlreadyRunning,
     ];
 
     /// The stable code, e.g. `NO_READER`.

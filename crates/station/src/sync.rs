@@ -5,7 +5,7 @@
 //! worker takes is one store transaction with its audit entry (the store
 //! logs acknowledged, rejected and failed uploads), so the worker can stop
 //! or be killed between any two steps and a restart goes on from there.
-//! One worker runs per data directory.
+//! One worker runs per data directory: [`lock`] holds `sync.lock`.
 
 use std::time::Duration;
 
@@ -167,8 +167,36 @@ pub fn worker(
     ))
 }
 
+/// The lock file that keeps a second uploader off this data directory.
+pub const LOCK_FILE: &str = "sync.lock";
+
+/// Holds the data directory's uploader lock while it lives. Two uploaders
+/// would put each other's uploads back in the queue on start.
+pub fn lock(paths: &StationPaths) -> Result<std::fs::File, Failure> {
+    paths.ensure_data_dir()?;
+    let path = paths.data_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Failure::new(Code::DataDirUnavailable, format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::new(
+            Code::SyncAlreadyRunning,
+            format!("{} is held", path.display()),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(Failure::new(
+            Code::DataDirUnavailable,
+            format!("{}: {e}", path.display()),
+        )),
+    }
+}
+
 /// `station sync`.
 pub async fn run(args: SyncArgs, paths: &StationPaths) -> Result<Value, Failure> {
+    let _lock = lock(paths)?;
     let store = open_store(paths).await?;
     let result = sync(&args, paths, &store).await;
     store.close().await;

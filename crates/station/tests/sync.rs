@@ -235,6 +235,13 @@ async fn fifty_packets_queued_while_the_hub_is_down_arrive_once_when_it_is_back(
             .contains("cannot be reached"),
         "{first:#}"
     );
+    // One uploader per station: a second one is refused.
+    let (code, second) = station_in(&data, &["sync", "--once"]).await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        second["error"]["code"], "SYNC_ALREADY_RUNNING",
+        "{second:#}"
+    );
     // ...then it is back.
     hub.restart();
     wait_acknowledged(&data, 50, Duration::from_secs(240)).await;
