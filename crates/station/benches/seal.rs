@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use enrollment::packet::{
-    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, Liveness, ModelVersion,
-    PacketHeader, PacketPayload, PlatformSecretKey, QualitySummary, SPEAKER_EMBEDDING_DIM,
-    SealedPacket, Signoff, VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
+    PacketHeader, PacketPayload, PlatformSecretKey, SPEAKER_EMBEDDING_DIM, SealedPacket,
+    VOICE_SAMPLE_RATE_HZ, VoiceSample,
 };
 use rand::RngCore;
 use station::StationPaths;
@@ -33,78 +32,21 @@ fn random_bytes(n: usize) -> Vec<u8> {
     v
 }
 
+/// The demo enrollment with a random frame of a real frame's JPEG size
+/// and six seconds of noise as the voice (neither compresses).
 fn payload(identity: &StationIdentity) -> PacketPayload {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/documents/demo");
-    let file = |name: &str| std::fs::read(demo.join(name)).unwrap();
-    let check = || CheckOutcome {
-        verdict: "valid".into(),
-        reason: Some("benchmark".into()),
-    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut payload =
+        testbed::packets::demo_payload(&repo, identity.id.clone(), random_bytes(FRAME_JPEG_BYTES));
     let mut rng = rand::thread_rng();
-    PacketPayload {
-        station_id: identity.id.clone(),
-        software_version: env!("CARGO_PKG_VERSION").into(),
-        models: vec![ModelVersion {
-            role: "face_detector".into(),
-            version: "bench".into(),
-            sha256: "00".repeat(32),
-        }],
-        chip: ChipFiles {
-            dg1: file("DG1"),
-            dg2: file("DG2"),
-            dg11: Some(file("DG11")),
-            dg14: Some(file("DG14")),
-            dg15: Some(file("DG15")),
-            sod: file("SOD"),
-        },
-        chip_verification: ChipVerification {
-            passive: check(),
-            active: check(),
-            chip: check(),
-        },
-        face: FaceCapture {
-            best_frame_jpeg: random_bytes(FRAME_JPEG_BYTES),
-            liveness: Liveness {
-                verdict: "live".into(),
-                score: 0.99,
-            },
-            quality: QualitySummary {
-                passed: true,
-                issues: vec![],
-                face_count: 1,
-            },
-            face_match: FaceMatch {
-                score: 0.6,
-                threshold: 0.35,
-                decision: "match".into(),
-            },
-        },
-        voice: VoiceCapture {
-            sample: VoiceSample {
-                sample_rate_hz: VOICE_SAMPLE_RATE_HZ,
-                samples: (0..VOICE_SECONDS * VOICE_SAMPLE_RATE_HZ as usize)
-                    .map(|_| (rng.next_u32() >> 20) as i16 - 2048)
-                    .collect(),
-            },
-            challenge_digits: "4071958".into(),
-            analysis: VoiceAnalysis {
-                speech_seconds: 4.0,
-                level_dbfs: -20.0,
-                clipping_ratio: 0.0,
-                snr_db: 30.0,
-                issues: vec![],
-            },
-            speaker_embedding: vec![0.0625; SPEAKER_EMBEDDING_DIM],
-        },
-        clerk: Signoff {
-            user_id: "clerk".into(),
-            at_unix_ms: 1,
-        },
-        supervisor: Signoff {
-            user_id: "supervisor".into(),
-            at_unix_ms: 2,
-        },
-    }
+    payload.voice.sample = VoiceSample {
+        sample_rate_hz: VOICE_SAMPLE_RATE_HZ,
+        samples: (0..VOICE_SECONDS * VOICE_SAMPLE_RATE_HZ as usize)
+            .map(|_| (rng.next_u32() >> 20) as i16 - 2048)
+            .collect(),
+    };
+    payload.voice.speaker_embedding = vec![0.0625; SPEAKER_EMBEDDING_DIM];
+    payload
 }
 
 fn database_bytes(db: &Path) -> u64 {

@@ -46,8 +46,8 @@ pub fn store_failure(e: StoreError) -> Failure {
         | StoreError::Task(_)
         | StoreError::UnknownEnrollment(_)
         | StoreError::IllegalTransition(_)
-        | StoreError::DuplicatePacket(_)
-        | StoreError::OutboxState { .. } => Code::Internal,
+        | StoreError::DuplicatePacket(_) => Code::Internal,
+        StoreError::OutboxState { .. } => Code::PacketNotResubmittable,
     };
     Failure::new(code, e)
 }

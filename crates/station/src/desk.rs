@@ -23,7 +23,7 @@ use crate::enroll::{
     FaceSource, Models, SealedReport, Sealing, VoiceReport, same_user, vpcd_reader,
 };
 use crate::failure::{Code, Failure};
-use crate::identity::{self, StationIdentity};
+use crate::identity;
 use crate::paths::{StationPaths, demo_data_dir};
 use crate::queue::{QueueView, queue_view};
 use crate::voice::VoiceSource;
@@ -279,8 +279,7 @@ impl Desk {
     /// that cannot be sealed.
     pub async fn begin(&self) -> Result<(), Failure> {
         let clerk = self.active_session().await?;
-        identity::platform_key(&self.paths)?;
-        StationIdentity::load_or_create(&self.paths)?;
+        identity::for_sealing(&self.paths, &self.store).await?;
         self.models().await?;
         let draft = Draft::start(&self.store, &clerk).await?;
         *self.draft.lock().await = Some(draft);
@@ -477,11 +476,7 @@ impl Desk {
         draft: Draft,
         reviewer: &Session,
     ) -> Result<ReviewOutcome, (Draft, Failure)> {
-        let keys = (|| {
-            let identity = StationIdentity::load_or_create(&self.paths)?;
-            let platform = identity::platform_key(&self.paths)?;
-            Ok::<_, Failure>((identity, platform))
-        })();
+        let keys = identity::for_sealing(&self.paths, &self.store).await;
         let models = self.models().await;
         let ((identity, platform), models) = match (keys, models) {
             (Ok(k), Ok(m)) => (k, m),

@@ -83,9 +83,12 @@ pub async fn run(paths: &StationPaths, options: &DoctorOptions) -> DoctorReport 
     let microphones = tokio::task::spawn_blocking(check_microphones);
     let models_dir = paths.models_dir.clone();
     let models = tokio::task::spawn_blocking(move || check_models(&models_dir));
-    let (database, registered_url) = check_database(paths).await;
+    let (database, registered_url, registration) = check_database(paths).await;
     let platform_url = options.platform_url.clone().or(registered_url);
-    let platform = check_platform(platform_url).await;
+    // The registered platform is checked as sync talks to it: with the
+    // station's certificate and the platform's own CA.
+    let registration = registration.filter(|r| platform_url.as_deref() == Some(&r.hub_url));
+    let platform = check_platform(paths, platform_url, registration).await;
 
     let joined = |what: &str, e: tokio::task::JoinError| {
         Failure::new(Code::Internal, format!("{what} check failed: {e}"))
@@ -202,9 +205,13 @@ fn check_models(dir: &std::path::Path) -> Check<Vec<biometrics::ModelStatus>> {
 
 async fn check_database(
     paths: &StationPaths,
-) -> (Check<Option<store::StoreHealth>>, Option<String>) {
+) -> (
+    Check<Option<store::StoreHealth>>,
+    Option<String>,
+    Option<crate::platform::Registration>,
+) {
     if let Err(f) = paths.ensure_data_dir() {
-        return (Check::with(Level::Error, None, f), None);
+        return (Check::with(Level::Error, None, f), None, None);
     }
     let fail = |e: store::StoreError| {
         Check::with(
@@ -215,9 +222,10 @@ async fn check_database(
     };
     let store = match store::Store::open(&paths.database()).await {
         Ok(s) => s,
-        Err(e) => return (fail(e), None),
+        Err(e) => return (fail(e), None, None),
     };
     let url = store.setting(PLATFORM_URL_SETTING).await.ok().flatten();
+    let registration = crate::platform::registration(&store).await.ok().flatten();
     let check = match store.health().await {
         Ok(h) if h.integrity == "ok" => Check::ok(Some(h)),
         Ok(h) => {
@@ -231,10 +239,14 @@ async fn check_database(
         Err(e) => fail(e),
     };
     store.close().await;
-    (check, url)
+    (check, url, registration)
 }
 
-async fn check_platform(url: Option<String>) -> Check<PlatformState> {
+async fn check_platform(
+    paths: &StationPaths,
+    url: Option<String>,
+    registration: Option<crate::platform::Registration>,
+) -> Check<PlatformState> {
     let Some(url) = url else {
         return Check::with(
             Level::Warning,
@@ -246,7 +258,7 @@ async fn check_platform(url: Option<String>) -> Check<PlatformState> {
             Failure::new(Code::PlatformNotConfigured, ""),
         );
     };
-    let unreachable = |e: uplink::UplinkError| {
+    let failed = |failure: Failure| {
         Check::with(
             Level::Warning,
             PlatformState {
@@ -254,12 +266,18 @@ async fn check_platform(url: Option<String>) -> Check<PlatformState> {
                 reachable: false,
                 version: None,
             },
-            Failure::new(Code::PlatformUnreachable, e),
+            failure,
         )
     };
-    let platform = match uplink::Platform::new(&url, Duration::from_secs(3)) {
+    let unreachable = |e: uplink::UplinkError| failed(Failure::new(Code::PlatformUnreachable, e));
+    let timeout = Duration::from_secs(3);
+    let platform = match &registration {
+        Some(r) => crate::platform::registered_client(paths, r, timeout),
+        None => uplink::Platform::new(&url, timeout).map_err(crate::platform::uplink_failure),
+    };
+    let platform = match platform {
         Ok(p) => p,
-        Err(e) => return unreachable(e),
+        Err(f) => return failed(f),
     };
     match platform.health().await {
         Ok(h) => Check::ok(PlatformState {

@@ -235,9 +235,14 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
     let plan = Plan::from_args(&args)?;
     // Everything that does not need the citizen is checked first, so
     // nobody is captured for an enrollment that cannot be sealed.
-    let identity = StationIdentity::load_or_create(paths)?;
-    let platform = identity::platform_key(paths)?;
     let store = open_store(paths).await?;
+    let (identity, platform) = match identity::for_sealing(paths, &store).await {
+        Ok(sealing) => sealing,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
     let models = Models::load_shared(paths).await?;
 
     let mut passwords = Passwords::default();

@@ -59,10 +59,20 @@ pub enum Code {
     FaceMismatch,
     VoiceRejected,
     PacketNotFound,
+    NotRegistered,
+    AlreadyRegistered,
+    RegistrationRefused,
+    PlatformUnavailable,
+    PlatformProtocol,
+    ReceiptInvalid,
+    PacketRejected,
+    PacketNotResubmittable,
+    TlsIdentityInvalid,
+    SyncAlreadyRunning,
 }
 
 impl Code {
-    pub const ALL: [Code; 47] = [
+    pub const ALL: [Code; 57] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -110,6 +120,16 @@ impl Code {
         Code::FaceMismatch,
         Code::VoiceRejected,
         Code::PacketNotFound,
+        Code::NotRegistered,
+        Code::AlreadyRegistered,
+        Code::RegistrationRefused,
+        Code::PlatformUnavailable,
+        Code::PlatformProtocol,
+        Code::ReceiptInvalid,
+        Code::PacketRejected,
+        Code::PacketNotResubmittable,
+        Code::TlsIdentityInvalid,
+        Code::SyncAlreadyRunning,
     ];
 
     /// The stable code, e.g. `NO_READER`.

@@ -4,7 +4,8 @@
 //! key (`station.key`, the 32-byte seed, owner-only) and its id
 //! (`station.id`). The platform's X25519 public key, which packets are
 //! sealed to, is `platform.pub` (32 raw bytes or 64 hex digits) until
-//! registration with the platform provides it.
+//! the station registers with the platform; from then on the platform's
+//! station id and key, kept in the store, are used ([`for_sealing`]).
 //!
 //! Key bytes live in zeroizing buffers and are never logged or printed;
 //! only the public key and the id are reported.
@@ -64,7 +65,7 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> Failure {
 /// synced. Written beside it first and linked into place, so a crash never
 /// leaves a half-written key, and two first runs racing keep one key.
 /// Returns false if `path` already existed.
-fn create_exclusive(path: &Path, bytes: &[u8]) -> Result<bool, Failure> {
+pub(crate) fn create_exclusive(path: &Path, bytes: &[u8]) -> Result<bool, Failure> {
     let fail = |e: std::io::Error| {
         Failure::new(Code::DataDirUnavailable, format!("{}: {e}", path.display()))
     };
@@ -126,7 +127,7 @@ fn load_or_create_key(path: &Path) -> Result<StationKeys, Failure> {
 
 /// A key file others can read is refused rather than used: it may have
 /// been copied or exposed.
-fn check_owner_only(path: &Path) -> Result<(), Failure> {
+pub(crate) fn check_owner_only(path: &Path) -> Result<(), Failure> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -157,6 +158,50 @@ fn load_or_create_id(path: &Path) -> Result<StationId, Failure> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, e))?;
     StationId::new(text.trim()).map_err(|e| unreadable(path, e))
+}
+
+/// Who packets are sealed as, and to whom: after registration the
+/// platform's station id and HPKE key, before it the local id and
+/// `platform.pub`.
+pub async fn for_sealing(
+    paths: &StationPaths,
+    store: &store::Store,
+) -> Result<(StationIdentity, PlatformPublicKey), Failure> {
+    let mut identity = StationIdentity::load_or_create(paths)?;
+    let Some(registration) = crate::platform::registration(store).await? else {
+        return Ok((identity, platform_key(paths)?));
+    };
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::new(
+            Code::DatabaseUnavailable,
+            format!("{what} in the registration: {e}"),
+        )
+    };
+    identity.id =
+        StationId::new(registration.station_id.clone()).map_err(|e| corrupt("station id", &e))?;
+    let key = PlatformPublicKey::from_bytes(&registration.hpke_key()?)
+        .map_err(|e| corrupt("platform key", &e))?;
+    Ok((identity, key))
+}
+
+/// `station identity`: the id packets carry (the platform's, once
+/// registered) and the public signing key.
+pub async fn identity_command(paths: &StationPaths) -> Result<Value, Failure> {
+    let identity = StationIdentity::load_or_create(paths)?;
+    let store = crate::accounts::open_store(paths).await?;
+    let registration = crate::platform::registration(&store).await;
+    store.close().await;
+    let mut report = identity.report();
+    report["local_station_id"] = json!(identity.id.as_str());
+    match registration? {
+        Some(r) => {
+            report["station_id"] = json!(r.station_id);
+            report["registered"] = json!(true);
+            report["hub_url"] = json!(r.hub_url);
+        }
+        None => report["registered"] = json!(false),
+    }
+    Ok(report)
 }
 
 /// The platform's public key from `platform.pub`.
@@ -234,6 +279,22 @@ pub async fn platform_key_command(
     paths: &StationPaths,
     set: Option<&str>,
 ) -> Result<Value, Failure> {
+    let store = crate::accounts::open_store(paths).await?;
+    let registration = crate::platform::registration(&store).await;
+    store.close().await;
+    if let Some(registration) = registration? {
+        // Registration decides the key; a file beside it would mislead.
+        if set.is_some() {
+            return Err(Failure::new(
+                Code::AlreadyRegistered,
+                "the platform key comes from the registration",
+            ));
+        }
+        return Ok(json!({
+            "platform_key": registration.hub_hpke_public_key,
+            "source": "registration",
+        }));
+    }
     if let Some(hex) = set {
         set_platform_key(paths, hex)?;
         let key = to_hex(&platform_key(paths)?.to_bytes());
@@ -251,14 +312,14 @@ pub async fn platform_key_command(
         recorded?;
     }
     let key = platform_key(paths)?;
-    Ok(json!({ "platform_key": to_hex(&key.to_bytes()) }))
+    Ok(json!({ "platform_key": to_hex(&key.to_bytes()), "source": PLATFORM_KEY_FILE }))
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn from_hex(text: &str) -> Result<[u8; 32], String> {
+pub(crate) fn from_hex(text: &str) -> Result<[u8; 32], String> {
     if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("expected 64 hexadecimal digits".to_owned());
     }

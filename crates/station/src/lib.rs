@@ -16,7 +16,9 @@ pub mod failure;
 pub mod identity;
 pub mod live_face;
 pub mod paths;
+pub mod platform;
 pub mod queue;
+pub mod sync;
 pub mod voice;
 
 pub use doctor::{DoctorOptions, DoctorReport};

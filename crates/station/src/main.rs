@@ -55,10 +55,15 @@ enum Command {
         #[command(subcommand)]
         command: station::face::FaceCommand,
     },
-    /// This station's id and public signing key (made on first use).
+    /// This station's id (the platform's, once registered) and public
+    /// signing key (made on first use).
     Identity,
-    /// The platform's public key that packets are sealed to (until
-    /// registration provides it).
+    /// Register this station with the platform using a one-time token.
+    Register(station::platform::RegisterArgs),
+    /// Upload the queued packets: until SIGINT/SIGTERM, or --once.
+    Sync(station::sync::SyncArgs),
+    /// The platform's public key that packets are sealed to before the
+    /// station registers (registration then provides it).
     PlatformKey {
         /// Set it: 64 hexadecimal digits.
         #[arg(long)]
@@ -84,7 +89,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    station::init_logging("warn");
     let json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -95,6 +99,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The uploader logs its progress; other commands only what goes wrong.
+    station::init_logging(match cli.command {
+        Command::Sync(_) => "warn,station=info,uplink=info",
+        _ => "warn",
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -145,9 +154,9 @@ async fn run(cli: Cli) -> Result<serde_json::Value, Failure> {
                 .await
                 .map_err(|e| Failure::new(Code::Internal, format!("face task failed: {e}")))?
         }
-        Command::Identity => {
-            Ok(station::identity::StationIdentity::load_or_create(&paths)?.report())
-        }
+        Command::Identity => station::identity::identity_command(&paths).await,
+        Command::Register(args) => station::platform::register(args, &paths).await,
+        Command::Sync(args) => station::sync::run(args, &paths).await,
         Command::PlatformKey { set } => {
             station::identity::platform_key_command(&paths, set.as_deref()).await
         }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use store::{AuditVerification, OutboxCounts, OutboxEntry, OutboxState, PacketId, Store};
 use ts_rs::TS;
 
-use crate::accounts::{open_store, store_failure};
+use crate::accounts::{Passwords, open_store, sign_in, store_failure};
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
 
@@ -22,10 +22,21 @@ pub enum QueueCommand {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
-    /// One packet: its state, attempts and header.
+    /// One packet: its state, attempts, the platform's reason if it
+    /// refused it, and header.
     Show {
         /// The packet id, as `station queue list` shows it.
         id: String,
+    },
+    /// Queue a packet the platform rejected again, once the cause is
+    /// corrected. A supervisor or administrator signs in (password in
+    /// STATION_USER_PASSWORD or on standard input).
+    Resubmit {
+        /// The packet id, as `station queue list` shows it.
+        id: String,
+        /// Who resubmits: a supervisor or an administrator.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -42,6 +53,8 @@ pub enum AuditCommand {
 pub struct PacketRow {
     pub id: String,
     pub enrollment_id: String,
+    /// The station id the packet was sealed under.
+    pub station_id: String,
     pub state: OutboxState,
     pub attempts: u32,
     /// The last upload error, or the platform's reason for refusing.
@@ -60,6 +73,7 @@ impl From<&OutboxEntry> for PacketRow {
         Self {
             id: e.packet_id.to_string(),
             enrollment_id: e.enrollment_id.to_string(),
+            station_id: e.station_id.to_string(),
             state: e.state,
             attempts: e.attempts,
             last_error: e.last_error.clone(),
@@ -97,15 +111,36 @@ pub async fn run_queue(command: QueueCommand, paths: &StationPaths) -> Result<Va
     let result = match command {
         QueueCommand::List { limit } => queue_view(&store, limit).await.map(|v| json!(v)),
         QueueCommand::Show { id } => show(&store, &id).await,
+        QueueCommand::Resubmit { id, user } => resubmit(&store, &id, &user).await,
     };
     store.close().await;
     result
 }
 
-async fn show(store: &store::Store, id: &str) -> Result<Value, Failure> {
-    let packet = uuid::Uuid::parse_str(id.trim())
+fn packet_id(id: &str) -> Result<PacketId, Failure> {
+    uuid::Uuid::parse_str(id.trim())
         .map(PacketId::from_uuid)
-        .map_err(|e| Failure::new(Code::InvalidArgument, format!("packet id: {e}")))?;
+        .map_err(|e| Failure::new(Code::InvalidArgument, format!("packet id: {e}")))
+}
+
+async fn resubmit(store: &store::Store, id: &str, user: &str) -> Result<Value, Failure> {
+    let packet = packet_id(id)?;
+    // Checked before anyone signs in: a wrong id costs no login.
+    store.outbox_entry(packet).await.map_err(store_failure)?;
+    let password = Passwords::default().get(Some("STATION_USER_PASSWORD"), "the password")?;
+    let session = sign_in(store, user, &password, "resubmit packets", |role| {
+        role.can_review() || role.can_administer()
+    })
+    .await?;
+    drop(password);
+    let resubmitted = store.resubmit(packet, session.user_id()).await;
+    store.logout(session).await.map_err(store_failure)?;
+    let entry = resubmitted.map_err(store_failure)?;
+    Ok(json!({ "packet": entry_json(&entry) }))
+}
+
+async fn show(store: &store::Store, id: &str) -> Result<Value, Failure> {
+    let packet = packet_id(id)?;
     let entry = store.outbox_entry(packet).await.map_err(store_failure)?;
     let sealed = store.sealed_packet(packet).await.map_err(store_failure)?;
     let mut value = entry_json(&entry);

@@ -274,7 +274,7 @@ mod tests {
         let store = Store::open(&path).await.unwrap();
         let health = store.health().await.unwrap();
         assert_eq!(health.journal_mode, "wal");
-        assert_eq!(health.schema_version, 2);
+        assert_eq!(health.schema_version, 3);
         assert_eq!(health.integrity, "ok");
         store
             .set_setting(Actor::System, "platform_url", "https://hub.example")
@@ -292,7 +292,7 @@ mod tests {
             Some("https://hub2.example")
         );
         assert_eq!(store.setting("absent").await.unwrap(), None);
-        assert_eq!(store.health().await.unwrap().schema_version, 2);
+        assert_eq!(store.health().await.unwrap().schema_version, 3);
     }
 
     #[tokio::test]

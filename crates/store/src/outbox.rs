@@ -191,12 +191,11 @@ impl Store {
         );
         let state = OutboxState::Queued.as_str();
         let inserted = sqlx::query!(
-            "INSERT INTO outbox (packet_id, enrollment_id, station_id, sealed, state, \
-             next_attempt_at, queued_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+            "INSERT INTO outbox (packet_id, enrollment_id, station_id, state, \
+             next_attempt_at, queued_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)",
             packet_text,
             enrollment_text,
             packet.station_id,
-            packet.sealed,
             state,
             now_ms,
         )
@@ -212,6 +211,13 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        sqlx::query!(
+            "INSERT INTO outbox_payloads (packet_id, sealed) VALUES (?1, ?2)",
+            packet_text,
+            packet.sealed,
+        )
+        .execute(&mut *tx)
+        .await?;
         audit::append(
             &mut tx,
             now,
@@ -234,9 +240,10 @@ impl Store {
         // One read transaction: rows and their details from one snapshot.
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query!(
-            "SELECT packet_id, sealed FROM outbox \
-             WHERE state = 'queued' AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at, queued_at, packet_id LIMIT ?2",
+            "SELECT o.packet_id, p.sealed AS \"sealed?\" FROM outbox o \
+             LEFT JOIN outbox_payloads p ON p.packet_id = o.packet_id \
+             WHERE o.state = 'queued' AND o.next_attempt_at <= ?1 \
+             ORDER BY o.next_attempt_at, o.queued_at, o.packet_id LIMIT ?2",
             now_ms,
             limit,
         )
@@ -248,7 +255,7 @@ impl Store {
             // A queued packet always has its bytes; only acknowledged ones
             // are purged.
             let sealed = row.sealed.ok_or(StoreError::corrupt(
-                "outbox.sealed",
+                "outbox_payloads.sealed",
                 "missing on a queued packet",
             ))?;
             let entry = load_entry(&mut tx, packet).await?;
@@ -256,6 +263,25 @@ impl Store {
         }
         tx.commit().await?;
         Ok(due)
+    }
+
+    /// Every queued packet with the time its next attempt is due, earliest
+    /// first: how long the uploader may sleep.
+    pub async fn queued_schedule(&self) -> Result<Vec<(PacketId, Timestamp)>, StoreError> {
+        sqlx::query!(
+            "SELECT packet_id, next_attempt_at FROM outbox WHERE state = 'queued' \
+             ORDER BY next_attempt_at, queued_at, packet_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok((
+                PacketId::from_column("outbox.packet_id", &row.packet_id)?,
+                Timestamp::from_unix_ms(row.next_attempt_at),
+            ))
+        })
+        .collect()
     }
 
     /// The uploader starts sending `packet`.
@@ -520,11 +546,19 @@ impl Store {
     /// The sealed bytes of `packet`, or `None` once purged.
     pub async fn sealed_packet(&self, packet: PacketId) -> Result<Option<Vec<u8>>, StoreError> {
         let id_text = packet.to_column();
-        let row = sqlx::query!("SELECT sealed FROM outbox WHERE packet_id = ?1", id_text)
-            .fetch_optional(&self.pool)
+        let mut tx = self.pool.begin().await?;
+        sqlx::query_scalar!("SELECT packet_id FROM outbox WHERE packet_id = ?1", id_text)
+            .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::UnknownPacket(packet))?;
-        Ok(row.sealed)
+        let sealed = sqlx::query_scalar!(
+            "SELECT sealed FROM outbox_payloads WHERE packet_id = ?1",
+            id_text
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(sealed)
     }
 
     pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {

@@ -120,7 +120,7 @@ impl Store {
             .unix_ms();
         let rows = sqlx::query!(
             "SELECT packet_id, enrollment_id FROM outbox \
-             WHERE state = 'acknowledged' AND sealed IS NOT NULL AND acknowledged_at <= ?1 \
+             WHERE state = 'acknowledged' AND purged_at IS NULL AND acknowledged_at <= ?1 \
              ORDER BY acknowledged_at, packet_id",
             cutoff,
         )
@@ -133,8 +133,13 @@ impl Store {
             let now_ms = now.unix_ms();
             // With secure_delete on, SQLite overwrites the freed pages.
             sqlx::query!(
-                "UPDATE outbox SET sealed = NULL, purged_at = ?1, updated_at = ?1 \
-                 WHERE packet_id = ?2",
+                "DELETE FROM outbox_payloads WHERE packet_id = ?1",
+                row.packet_id,
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!(
+                "UPDATE outbox SET purged_at = ?1, updated_at = ?1 WHERE packet_id = ?2",
                 now_ms,
                 row.packet_id,
             )

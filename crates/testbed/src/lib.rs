@@ -8,6 +8,8 @@
 //! so a broken test bed can never pass as green.
 #![forbid(unsafe_code)]
 
+pub mod packets;
+
 use std::path::{Path, PathBuf};
 
 /// A service of the test bed.

@@ -3,16 +3,13 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chacha20::ChaCha20Rng;
 use enrollment::packet::rand_core::SeedableRng as _;
 use enrollment::packet::{
-    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, Liveness, ModelVersion,
-    PacketHeader, PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff,
-    StationId, StationKeys, VoiceAnalysis, VoiceCapture, VoiceSample,
+    PacketHeader, PacketPayload, PlatformPublicKey, SealedPacket, StationId, StationKeys,
 };
 use hub::{Hub, HubConfig};
 use uplink::wire;
@@ -133,95 +130,13 @@ pub async fn register(hub: &Running, seed: u8) -> Station {
 
 /// A test face as a camera-sized JPEG, as a station sends its best frame.
 pub fn face_jpeg(name: &str) -> Vec<u8> {
-    let image = image::open(repo().join("testdata/faces").join(name)).unwrap();
-    let image = if image.width() > 800 {
-        image.resize(800, 800, image::imageops::FilterType::Triangle)
-    } else {
-        image
-    };
-    let mut out = Cursor::new(Vec::new());
-    image
-        .into_rgb8()
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .unwrap();
-    out.into_inner()
-}
-
-fn outcome(verdict: &str) -> CheckOutcome {
-    CheckOutcome {
-        verdict: verdict.into(),
-        reason: None,
-    }
+    testbed::packets::face_jpeg(&repo(), name)
 }
 
 /// What a station would seal after enrolling the demo document's holder,
 /// with `live_jpeg` as the best live frame.
 pub fn demo_payload(station_id: StationId, live_jpeg: Vec<u8>) -> PacketPayload {
-    let doc = demo_document();
-    let read = |name: &str| std::fs::read(doc.join(name)).unwrap();
-    let now = now_ms();
-    PacketPayload {
-        station_id,
-        software_version: "0.1.0".into(),
-        models: vec![ModelVersion {
-            role: "face_embedding".into(),
-            version: "test".into(),
-            sha256: "00".repeat(32),
-        }],
-        chip: ChipFiles {
-            dg1: read("DG1"),
-            dg2: read("DG2"),
-            dg11: Some(read("DG11")),
-            dg14: Some(read("DG14")),
-            dg15: Some(read("DG15")),
-            sod: read("SOD"),
-        },
-        chip_verification: ChipVerification {
-            passive: outcome("valid"),
-            active: outcome("valid"),
-            chip: outcome("valid"),
-        },
-        face: FaceCapture {
-            best_frame_jpeg: live_jpeg,
-            liveness: Liveness {
-                verdict: "live".into(),
-                score: 0.97,
-            },
-            quality: QualitySummary {
-                passed: true,
-                issues: vec![],
-                face_count: 1,
-            },
-            face_match: FaceMatch {
-                score: 0.6,
-                threshold: 0.35,
-                decision: "match".into(),
-            },
-        },
-        voice: VoiceCapture {
-            sample: VoiceSample {
-                sample_rate_hz: 16_000,
-                samples: (0..16_000).map(|i| ((i % 64) * 100) as i16).collect(),
-            },
-            challenge_digits: "482913".into(),
-            analysis: VoiceAnalysis {
-                speech_seconds: 0.9,
-                level_dbfs: -20.0,
-                clipping_ratio: 0.0,
-                snr_db: 30.0,
-                issues: vec![],
-            },
-            speaker_embedding: vec![0.0625; 256],
-        },
-        clerk: Signoff {
-            user_id: "clerk-1".into(),
-            at_unix_ms: now - 60_000,
-        },
-        supervisor: Signoff {
-            user_id: "supervisor-1".into(),
-            at_unix_ms: now - 30_000,
-        },
-    }
+    testbed::packets::demo_payload(&repo(), station_id, live_jpeg)
 }
 
 /// Seals `payload` under a new packet id as `station`, to `platform`.

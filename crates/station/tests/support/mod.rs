@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod uplink;
+
 /// The first vpcd reader and its port.
 pub const READER: &str = "Virtual PCD 00 00";
 pub const PORT: u16 = 35963;
@@ -40,6 +42,17 @@ pub fn station_with_stderr(args: &[&str]) -> (i32, Value, String) {
         .arg("--json")
         .output()
         .unwrap();
+    outcome(out)
+}
+
+/// A finished `station --json` run: its exit code and its one JSON object.
+pub fn exit_and_json(out: std::process::Output) -> (i32, Value) {
+    let (code, value, _) = outcome(out);
+    (code, value)
+}
+
+/// Like [`exit_and_json`], with what the run wrote to standard error.
+fn outcome(out: std::process::Output) -> (i32, Value, String) {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let value: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {

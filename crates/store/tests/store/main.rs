@@ -5,6 +5,7 @@
 
 mod audit;
 mod common;
+mod migrations;
 mod outbox;
 mod retention;
 mod users;
