@@ -12,7 +12,7 @@ use station::enroll::{ChallengeText, DocumentReport, FaceProgress, FaceReport, V
 use station::queue::QueueView;
 use station::{DoctorOptions, DoctorReport, Failure, StationPaths};
 use tauri::State;
-use tauri::ipc::Channel;
+use tauri::ipc::{Channel, InvokeResponseBody};
 use zeroize::Zeroizing;
 
 /// What every command may reach.
@@ -120,8 +120,19 @@ pub async fn capture_face(
     state: State<'_, AppState>,
     folder: Option<String>,
     on_progress: Channel<FaceProgress>,
+    on_frame: Channel<InvokeResponseBody>,
 ) -> Answer<FaceReport> {
-    state.desk.capture_face(folder, sender(on_progress)).await
+    // Preview frames travel as bytes (an ArrayBuffer in the window), not
+    // as JSON or base64.
+    let frames = move |jpeg: Vec<u8>| {
+        if let Err(e) = on_frame.send(InvokeResponseBody::Raw(jpeg)) {
+            tracing::debug!("preview frame not delivered: {e}");
+        }
+    };
+    state
+        .desk
+        .capture_face(folder, sender(on_progress), frames)
+        .await
 }
 
 #[tauri::command]

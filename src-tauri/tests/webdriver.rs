@@ -358,7 +358,8 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     let next = client.find(Locator::Css(&css("next"))).await.unwrap();
     assert!(!next.is_enabled().await.unwrap());
     shot(&client, "08-face-spoof").await;
-    // The demo camera's frames of the holder match the chip portrait.
+    // The demo camera (a clip played through the camera pipeline, its
+    // preview frames sent to the window as bytes) matches the chip portrait.
     client
         .find(Locator::Css(&css("face-folder")))
         .await
@@ -368,6 +369,17 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         .unwrap();
     click(&client, "capture-face").await;
     wait_for(&client, Locator::Css(&css("face-result")), 120).await;
+    let frames: u32 = client
+        .find(Locator::Css(&css("face-result")))
+        .await
+        .unwrap()
+        .attr("data-preview-frames")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .parse()
+        .unwrap();
+    assert!(frames > 0, "the window received no preview frame");
     assert!(text_of(&client, "liveness").await.starts_with("真人"));
     assert!(text_of(&client, "match-score").await.starts_with("同一人"));
     shot(&client, "09-face-result").await;

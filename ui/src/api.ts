@@ -67,8 +67,16 @@ export const api = {
   checkMrz: (fields: MrzFields) => call<MrzCheck>("check_mrz", { fields }),
   readDocument: (access: AccessInput, progress: (p: ChipProgress) => void) =>
     call<DocumentReport>("read_document", { access, onProgress: channel(progress) }),
-  captureFace: (folder: string | null, progress: (p: FaceProgress) => void) =>
-    call<FaceReport>("capture_face", { folder, onProgress: channel(progress) }),
+  captureFace: (
+    folder: string | null,
+    progress: (p: FaceProgress) => void,
+    frame: (jpeg: ArrayBuffer) => void,
+  ) =>
+    call<FaceReport>("capture_face", {
+      folder,
+      onProgress: channel(progress),
+      onFrame: channel(frame),
+    }),
   voiceChallenge: () => call<ChallengeText>("voice_challenge"),
   captureVoice: (level: (l: AudioLevel) => void) =>
     call<VoiceReport>("capture_voice", { onLevel: channel(level) }),

@@ -32,6 +32,8 @@ interface Wizard {
   busy: boolean;
   document: DocumentReport | null;
   face: FaceReport | null;
+  /// Preview frames the window received during the face capture.
+  previewFrames: number;
   challenge: ChallengeText | null;
   voice: VoiceReport | null;
   sealed: SealedReport | null;
@@ -66,6 +68,7 @@ export function startEnrollment(desk: DeskState | null, home: () => void): void 
     busy: false,
     document: null,
     face: null,
+    previewFrames: 0,
     challenge: null,
     voice: null,
     sealed: null,
@@ -355,27 +358,42 @@ function documentStep(wz: Wizard): HTMLElement {
 
 // --- Face --------------------------------------------------------------
 
-function previewView(p: FaceProgress): HTMLElement[] {
-  const frame = el("div", { class: "preview" }, el("img", { src: p.preview, alt: t("face.preview") }));
-  if (p.face_box) {
-    const [x, y, bw, bh] = p.face_box;
-    // Styles through the CSSOM: the content security policy refuses inline style attributes.
-    const box = el("div", { class: "face-box" });
-    box.style.left = `${x * 100}%`;
-    box.style.top = `${y * 100}%`;
-    box.style.width = `${bw * 100}%`;
-    box.style.height = `${bh * 100}%`;
-    frame.append(box);
-  }
-  return [
-    frame,
-    el(
-      "p",
-      { class: "hint", "data-testid": "face-hint" },
-      p.hint ? t(`quality.${p.hint}`) : t("face.hint_ok"),
-    ),
-    el("p", { class: "muted" }, `${t("face.frame")} ${p.frame} / ${p.frames}`),
-  ];
+/// The live preview: JPEG frames as they arrive (bytes, shown through blob
+/// URLs), with the face box and one hint from the analysis laid over them.
+function livePreview(): {
+  root: HTMLElement;
+  frame: (jpeg: ArrayBuffer) => void;
+  progress: (p: FaceProgress) => void;
+} {
+  const img = el("img", { alt: t("face.preview"), "data-testid": "face-preview" }) as HTMLImageElement;
+  const box = el("div", { class: "face-box" });
+  box.hidden = true;
+  const hint = el("p", { class: "hint", "data-testid": "face-hint" }, t("face.starting"));
+  const count = el("p", { class: "muted" });
+  const root = el("div", { class: "live", "aria-live": "polite" }, el("div", { class: "preview" }, img, box), hint, count);
+  let url: string | null = null;
+  return {
+    root,
+    frame: (jpeg) => {
+      const next = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
+      img.src = next;
+      if (url) URL.revokeObjectURL(url);
+      url = next;
+    },
+    progress: (p) => {
+      box.hidden = !p.face_box;
+      if (p.face_box) {
+        const [x, y, bw, bh] = p.face_box;
+        // Styles through the CSSOM: the content security policy refuses inline style attributes.
+        box.style.left = `${x * 100}%`;
+        box.style.top = `${y * 100}%`;
+        box.style.width = `${bw * 100}%`;
+        box.style.height = `${bh * 100}%`;
+      }
+      hint.textContent = p.hint ? t(`quality.${p.hint}`) : t("face.hint_ok");
+      count.textContent = p.frames > 0 ? `${t("face.frame")} ${p.frame} / ${p.frames}` : `${t("face.frame")} ${p.frame}`;
+    },
+  };
 }
 
 function faceResult(r: FaceReport): HTMLElement {
@@ -412,7 +430,9 @@ function faceResult(r: FaceReport): HTMLElement {
 function faceStep(wz: Wizard): HTMLElement {
   const result = el("div", { "aria-live": "polite" });
   if (wz.face) {
-    result.append(faceResult(wz.face));
+    const shown = faceResult(wz.face);
+    shown.dataset.previewFrames = String(wz.previewFrames);
+    result.append(shown);
     return el("section", { class: "panel" }, el("h2", {}, t("step.face")), result);
   }
   const folder = field("face.folder", {
@@ -424,15 +444,20 @@ function faceStep(wz: Wizard): HTMLElement {
   });
   folder.input.addEventListener("input", () => (wz.folder = folder.input.value));
   const start = button("face.start", { class: "primary", "data-testid": "capture-face" });
-  const live = el("div", { class: "live", "aria-live": "polite" });
+  const live = el("div");
   start.addEventListener("click", async () => {
     wz.folder = folder.input.value;
     start.disabled = true;
     wz.busy = true;
     result.replaceChildren();
-    live.replaceChildren(el("p", { class: "muted" }, t("face.starting")));
+    const view = livePreview();
+    live.replaceChildren(view.root);
+    wz.previewFrames = 0;
     try {
-      wz.face = await api.captureFace(wz.folder.trim() || null, (p) => live.replaceChildren(...previewView(p)));
+      wz.face = await api.captureFace(wz.folder.trim() || null, view.progress, (jpeg) => {
+        wz.previewFrames += 1;
+        view.frame(jpeg);
+      });
       wz.busy = false;
       show(wizardScreen());
     } catch (e) {

@@ -368,21 +368,17 @@ impl Desk {
         &self,
         folder: Option<String>,
         progress: impl FnMut(FaceProgress) + Send + 'static,
+        preview: impl FnMut(Vec<u8>) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
         let source = match folder.as_deref().map(str::trim) {
             Some(dir) if !dir.is_empty() => FaceSource::Files(vec![dir.into()]),
             _ if self.demo => FaceSource::demo(),
-            _ => {
-                return Err(Failure::new(
-                    Code::NoCamera,
-                    "no camera and no image sequence given",
-                ));
-            }
+            _ => FaceSource::Camera(camera::CameraSpec::Auto),
         };
         let models = self.models().await?;
         self.with_draft(async |draft| {
             draft
-                .capture_face(&self.store, models, source, progress)
+                .capture_face(&self.store, models, source, progress, preview)
                 .await
         })
         .await

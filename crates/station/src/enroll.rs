@@ -56,6 +56,10 @@ pub const DEMO_FACE: &str = "obama.png";
 /// Sides of the square frames the demo camera cuts around the demo face,
 /// as a counter camera frames a citizen who moves a little.
 const DEMO_FRAME_SIDES: [u32; 4] = [640, 600, 560, 520];
+/// The demo camera's frame rate.
+const DEMO_CAMERA_FPS: f64 = 15.0;
+/// A live face capture gives up after this long without a decision.
+const LIVE_FACE_TIME_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Args)]
 pub struct EnrollArgs {
@@ -116,10 +120,13 @@ struct Plan {
 /// Where the face frames come from.
 #[derive(Debug, Clone)]
 pub enum FaceSource {
-    /// Image files and folders of them.
+    /// Image files and folders of them, every frame analysed in order.
     Files(Vec<PathBuf>),
-    /// Square frames cut around the face in one photo, in memory.
+    /// Square frames cut around the face in one photo, played in memory as
+    /// a camera.
     DemoCamera(PathBuf),
+    /// A camera through the live pipeline.
+    Camera(camera::CameraSpec),
 }
 
 impl FaceSource {
@@ -341,7 +348,7 @@ async fn enroll(
     };
     let document = draft.read_document(store, order, paths, |_| {}).await?;
     let face = draft
-        .capture_face(store, models.clone(), plan.faces.clone(), |_| {})
+        .capture_face(store, models.clone(), plan.faces.clone(), |_| {}, |_| {})
         .await?;
     let source = match (&args.voice, args.mic) {
         (Some(path), _) => VoiceSource::Wav(path.clone()),
@@ -440,16 +447,31 @@ pub struct DocumentReport {
 /// the face is, and the one thing to correct first.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct FaceProgress {
+    /// Frames analysed so far.
     #[ts(type = "number")]
     pub frame: usize,
+    /// Frames in a sequence; 0 for a camera.
     #[ts(type = "number")]
     pub frames: usize,
-    /// The frame as a JPEG `data:` URL.
-    pub preview: String,
     /// The main face as fractions of the frame: x, y, width, height.
     pub face_box: Option<[f32; 4]>,
     /// The quality issue to fix first (`too_far`, `blurry`, ...), if any.
     pub hint: Option<String>,
+}
+
+impl FaceProgress {
+    fn of(update: &biometrics::CaptureUpdate, frame: usize, frames: usize, w: u32, h: u32) -> Self {
+        let (w, h) = (w.max(1) as f32, h.max(1) as f32);
+        Self {
+            frame,
+            frames,
+            face_box: update.analysis.face.as_ref().map(|f| {
+                let b = f.bbox;
+                [b.x / w, b.y / h, b.width / w, b.height / h]
+            }),
+            hint: update.hint.map(|i| i.code().to_owned()),
+        }
+    }
 }
 
 /// Liveness over the whole sequence.
@@ -629,14 +651,16 @@ impl Draft {
         Ok(report)
     }
 
-    /// Analyses the face frames off the async threads, telling `progress`
-    /// about each; refuses a spoof or another person. May be repeated.
+    /// Analyses the face off the async threads, telling `progress` about
+    /// each analysed frame and handing `preview` the frames to show, as
+    /// JPEG; refuses a spoof or another person. May be repeated.
     pub async fn capture_face(
         &mut self,
         store: &Store,
         models: Arc<Models>,
         source: FaceSource,
         progress: impl FnMut(FaceProgress) + Send + 'static,
+        preview: impl FnMut(Vec<u8>) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
         let chip = self
             .chip
@@ -647,7 +671,8 @@ impl Draft {
         }
         let dg2 = chip_file(&chip.files, 2)?.to_vec();
         let portrait = portrait_jpeg(&chip.files)?;
-        let face = blocking(move || capture_face(&models.face, &source, &dg2, progress)).await?;
+        let face =
+            blocking(move || capture_face(&models.face, &source, &dg2, progress, preview)).await?;
         let report = FaceReport {
             liveness: LivenessReport {
                 decision: face.capture.liveness.verdict.clone(),
@@ -979,80 +1004,149 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 }
 
 /// The frames of `source`, decoded in memory.
-fn frames(analyzer: &FaceAnalyzer, source: &FaceSource) -> Result<Vec<Frame>, Failure> {
-    let decode = crate::face::decode;
-    match source {
-        FaceSource::Files(inputs) => image_files(inputs)?.iter().map(|p| decode(p)).collect(),
-        FaceSource::DemoCamera(photo) => {
-            let whole = decode(photo)?;
-            let centre = analyzer
-                .reference(&whole)
-                .map_err(|e| Failure::new(Code::FaceImagesUnreadable, e))?
-                .face
-                .bbox
-                .center();
-            let image = image::RgbImage::from(whole);
-            let (w, h) = image.dimensions();
-            DEMO_FRAME_SIDES
-                .iter()
-                .map(|&side| {
-                    let side = side.min(w).min(h);
-                    let x = (centre.x.max(0.0) as u32)
-                        .saturating_sub(side / 2)
-                        .min(w - side);
-                    let y = (centre.y.max(0.0) as u32)
-                        .saturating_sub(side / 2)
-                        .min(h - side);
-                    let crop = image::imageops::crop_imm(&image, x, y, side, side).to_image();
-                    Frame::try_from(crop).map_err(|e| Failure::new(Code::Internal, e))
-                })
-                .collect()
-        }
-    }
+/// The demo camera's frames: squares cut around the face in `photo`.
+fn demo_frames(analyzer: &FaceAnalyzer, photo: &Path) -> Result<Vec<Frame>, Failure> {
+    let whole = crate::face::decode(photo)?;
+    let centre = analyzer
+        .reference(&whole)
+        .map_err(|e| Failure::new(Code::FaceImagesUnreadable, e))?
+        .face
+        .bbox
+        .center();
+    let image = image::RgbImage::from(whole);
+    let (w, h) = image.dimensions();
+    DEMO_FRAME_SIDES
+        .iter()
+        .map(|&side| {
+            let side = side.min(w).min(h);
+            let x = (centre.x.max(0.0) as u32)
+                .saturating_sub(side / 2)
+                .min(w - side);
+            let y = (centre.y.max(0.0) as u32)
+                .saturating_sub(side / 2)
+                .min(h - side);
+            let crop = image::imageops::crop_imm(&image, x, y, side, side).to_image();
+            Frame::try_from(crop).map_err(|e| Failure::new(Code::Internal, e))
+        })
+        .collect()
 }
 
-/// Analyses every frame; liveness is decided over the good frames, and
-/// the most clearly live of them is matched against the chip portrait.
+/// Analyses the citizen's face from `source`: every frame of an image
+/// sequence, or a camera (the demo camera too) through the live pipeline,
+/// whose preview frames go to `preview` as JPEG. Liveness is decided over
+/// the good frames, and the most clearly live of them is matched against
+/// the chip portrait.
 fn capture_face(
     analyzer: &Arc<FaceAnalyzer>,
     source: &FaceSource,
     dg2: &[u8],
-    mut progress: impl FnMut(FaceProgress),
+    mut progress: impl FnMut(FaceProgress) + Send + 'static,
+    mut preview: impl FnMut(Vec<u8>) + Send + 'static,
 ) -> Result<FaceResult, Failure> {
     let portrait =
         Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
     let reference = Frame::decode(&portrait.image)
         .and_then(|frame| analyzer.reference(&frame))
         .map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
-    let frames = frames(analyzer, source)?;
-    let images = frames.len();
-    let mut session = FaceSession::new(Arc::clone(analyzer), Some(reference), None);
-    let mut issues = BTreeMap::new();
-    for (index, frame) in frames.into_iter().enumerate() {
-        let preview = jpeg_data_url(&encode_jpeg(&frame)?);
-        let (w, h) = (frame.width() as f32, frame.height() as f32);
-        // Stills have no clock of their own: a camera's 15 frames a second.
-        let at = Duration::from_millis(index as u64 * 1000 / 15);
-        let update = session
-            .offer(frame, at)
-            .map_err(|e| Failure::new(Code::Internal, e))?;
-        if let Some(issue) = update.hint {
-            *issues.entry(issue.code()).or_insert(0u32) += 1;
+    let open: camera::Opener = match source {
+        FaceSource::Files(inputs) => {
+            let frames = image_files(inputs)?
+                .iter()
+                .map(|p| crate::face::decode(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let images = frames.len();
+            let mut session = FaceSession::new(Arc::clone(analyzer), Some(reference), None);
+            let mut issues = BTreeMap::new();
+            for (index, frame) in frames.into_iter().enumerate() {
+                preview(encode_jpeg(&frame)?.to_vec());
+                let (w, h) = (frame.width(), frame.height());
+                // Stills have no clock of their own: a camera's 15 frames a second.
+                let at = Duration::from_millis(index as u64 * 1000 / 15);
+                let update = session
+                    .offer(frame, at)
+                    .map_err(|e| Failure::new(Code::Internal, e))?;
+                if let Some(issue) = update.hint {
+                    *issues.entry(issue.code()).or_insert(0u32) += 1;
+                }
+                progress(FaceProgress::of(&update, index + 1, images, w, h));
+            }
+            let outcome = session
+                .outcome()
+                .map_err(|e| Failure::new(Code::Internal, e))?;
+            return face_result(
+                outcome,
+                &format!("{images} images, none usable: {issues:?}"),
+            );
         }
-        progress(FaceProgress {
-            frame: index + 1,
-            frames: images,
-            preview,
-            face_box: update.analysis.face.as_ref().map(|f| {
-                let b = f.bbox;
-                [b.x / w, b.y / h, b.width / w, b.height / h]
-            }),
-            hint: update.hint.map(|i| i.code().to_owned()),
-        });
-    }
-    let outcome = session
-        .outcome()
-        .map_err(|e| Failure::new(Code::Internal, e))?;
+        FaceSource::DemoCamera(photo) => {
+            // The demo camera is a clip of the crops, played through the
+            // same MJPEG decoding and pipeline as a counter camera.
+            let mut clip = Vec::new();
+            for frame in demo_frames(analyzer, photo)? {
+                clip.extend_from_slice(&encode_jpeg(&frame)?);
+            }
+            let clip: Arc<[u8]> = clip.into();
+            let options = camera::FileOptions {
+                fps: Some(DEMO_CAMERA_FPS),
+                paced: true,
+                looped: true,
+            };
+            Box::new(move || {
+                Ok(Box::new(camera::FileSource::mjpeg_clip(
+                    Arc::clone(&clip),
+                    &options,
+                )))
+            })
+        }
+        FaceSource::Camera(spec) => {
+            let spec = spec.clone();
+            let options = camera::FileOptions::default();
+            if !matches!(spec, camera::CameraSpec::File(_))
+                && camera::list_cameras()
+                    .map_err(|e| crate::live_face::camera_failure(&e))?
+                    .is_empty()
+            {
+                return Err(crate::live_face::camera_failure(
+                    &camera::CameraError::NoCamera,
+                ));
+            }
+            Box::new(move || spec.open(&options))
+        }
+    };
+    let capture = crate::live_face::Capture {
+        pipeline: camera::PipelineConfig {
+            preview_fps: 20.0,
+            ..camera::PipelineConfig::default()
+        },
+        time_limit: LIVE_FACE_TIME_LIMIT,
+        analyzer: Arc::clone(analyzer),
+        reference: Some(reference),
+        challenge: None,
+    };
+    let mut analysed = 0;
+    let live = crate::live_face::LiveFace::start_with(
+        open,
+        capture,
+        move |frame| preview(frame.jpeg),
+        move |update| {
+            analysed += 1;
+            let (w, h) = (update.analysis.width, update.analysis.height);
+            progress(FaceProgress::of(update, analysed, 0, w, h));
+        },
+    )?;
+    let (outcome, stats) = live.finish()?;
+    tracing::info!(?stats, "live face capture finished");
+    let frames = outcome.frames_analysed;
+    face_result(outcome, &format!("{frames} frames analysed, none usable"))
+}
+
+/// What the capture found, as the enrollment takes it: refused unless live,
+/// kept, and matching the chip.
+fn face_result(
+    outcome: biometrics::CaptureOutcome,
+    none_usable: &str,
+) -> Result<FaceResult, Failure> {
+    let images = outcome.frames_analysed;
     let verdict = outcome.liveness;
     // A spoof is refused as one, even when no frame was good enough to keep.
     if verdict.decision != LivenessDecision::Live && (outcome.best.is_some() || verdict.frames > 0)
@@ -1070,10 +1164,7 @@ fn capture_face(
     let (Some(analysis), Some(jpeg), Some(matching)) =
         (outcome.best, outcome.best_jpeg, outcome.matching)
     else {
-        return Err(Failure::new(
-            Code::FaceNotCaptured,
-            format!("{images} images, none usable: {issues:?}"),
-        ));
+        return Err(Failure::new(Code::FaceNotCaptured, none_usable));
     };
     if !matching.matched {
         return Err(Failure::new(
@@ -1204,27 +1295,50 @@ mod tests {
         let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
         let faces = demo_data_dir().join("faces");
         let source = FaceSource::Files(vec![faces.join("F1.png"), faces.join("F2.png")]);
-        let mut seen = Vec::new();
-        let refused = capture_face(&analyzer, &source, &demo_dg2(), |p| seen.push(p.frame))
-            .err()
-            .unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let saw = Arc::clone(&seen);
+        let refused = capture_face(
+            &analyzer,
+            &source,
+            &demo_dg2(),
+            move |p| saw.lock().unwrap().push(p.frame),
+            |_| {},
+        )
+        .err()
+        .unwrap();
         assert_eq!(refused.code, Code::LivenessFailed, "{refused}");
-        assert_eq!(seen, [1, 2]);
+        assert_eq!(*seen.lock().unwrap(), [1, 2]);
     }
 
     #[test]
-    fn the_demo_camera_matches_the_demo_portrait_and_reports_each_frame() {
+    fn the_demo_camera_runs_live_and_matches_the_demo_portrait() {
         let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
-        let mut previews = Vec::new();
-        let face = capture_face(&analyzer, &FaceSource::demo(), &demo_dg2(), |p| {
-            previews.push(p)
-        })
+        let updates = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let jpegs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (u, j) = (Arc::clone(&updates), Arc::clone(&jpegs));
+        let face = capture_face(
+            &analyzer,
+            &FaceSource::demo(),
+            &demo_dg2(),
+            move |p| u.lock().unwrap().push(p),
+            move |jpeg| j.lock().unwrap().push(jpeg),
+        )
         .unwrap();
         assert_eq!(face.capture.liveness.verdict, "live");
         assert!(face.matching.matched);
-        assert_eq!(previews.len(), DEMO_FRAME_SIDES.len());
-        for p in &previews {
-            assert!(p.preview.starts_with("data:image/jpeg;base64,"));
+        let updates = updates.lock().unwrap();
+        assert!(updates.len() >= 3, "liveness needs three frames");
+        // Preview frames are JPEGs of the camera's frames, as they came.
+        let jpegs = jpegs.lock().unwrap();
+        assert!(!jpegs.is_empty());
+        let first = image::load_from_memory(&jpegs[0]).unwrap();
+        assert_eq!(
+            first.width(),
+            first.height(),
+            "the demo camera's frames are square"
+        );
+        for p in updates.iter() {
+            assert_eq!(p.frames, 0, "a camera has no frame count");
             let [x, y, w, h] = p.face_box.unwrap();
             assert!(
                 x > 0.0 && y > 0.0 && x + w < 1.0 && y + h < 1.0,

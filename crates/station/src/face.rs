@@ -28,6 +28,19 @@ use crate::paths::StationPaths;
 pub enum FaceCommand {
     /// Analyse an image: faces, quality, liveness score, and a match against a reference.
     Check(CheckArgs),
+    /// APCER per attack type, BPCER, genuine and impostor scores, and FNMR at
+    /// a chosen FMR, over a folder of labelled images.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// Holds `liveness/live/`, `liveness/<attack type>/` and `identities/<person>/`.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The false match rate to report the false non-match rate at.
+    #[arg(long, default_value_t = 0.01)]
+    pub fmr: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -81,6 +94,9 @@ impl Turn {
 pub fn run(command: FaceCommand, paths: &StationPaths) -> Result<Value, Failure> {
     match command {
         FaceCommand::Check(args) => check(&args, paths),
+        FaceCommand::Eval(args) => {
+            crate::face_eval::run(&load_analyzer(paths)?, &args.dir, args.fmr)
+        }
     }
 }
 

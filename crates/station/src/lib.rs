@@ -12,6 +12,7 @@ pub mod desk;
 pub mod doctor;
 pub mod enroll;
 pub mod face;
+pub mod face_eval;
 pub mod failure;
 pub mod identity;
 pub mod live_face;

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use biometrics::face::ReferenceFace;
 use biometrics::{CaptureOutcome, CaptureUpdate, FaceAnalyzer, FaceSession, HeadTurnChallenge};
 use camera::{
-    CameraError, CameraSpec, FileOptions, Pipeline, PipelineConfig, PipelineEvent, PreviewFrame,
+    CameraError, CameraSpec, FileOptions, Opener, Pipeline, PipelineConfig, PipelineEvent,
+    PreviewFrame,
 };
 
 use crate::failure::{Code, Failure};
@@ -24,6 +25,24 @@ pub struct LiveFaceConfig {
     pub pipeline: PipelineConfig,
     /// The capture gives up (with what it has) after this long.
     pub time_limit: Duration,
+}
+
+/// What a capture analyses and for how long, whatever the source.
+pub struct Capture {
+    pub pipeline: PipelineConfig,
+    pub time_limit: Duration,
+    pub analyzer: Arc<FaceAnalyzer>,
+    /// The chip portrait's face, to match the best frame against.
+    pub reference: Option<ReferenceFace>,
+    pub challenge: Option<HeadTurnChallenge>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("time_limit", &self.time_limit)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A capture in progress.
@@ -65,7 +84,7 @@ impl LiveFace {
         reference: Option<ReferenceFace>,
         challenge: Option<HeadTurnChallenge>,
         preview: impl FnMut(PreviewFrame) + Send + 'static,
-        mut updates: impl FnMut(&CaptureUpdate) + Send + 'static,
+        updates: impl FnMut(&CaptureUpdate) + Send + 'static,
     ) -> Result<Self, Failure> {
         // Fail at once on a camera that is not there, rather than retrying
         // until the time limit.
@@ -85,6 +104,32 @@ impl LiveFace {
                 }
             }
         }
+        let (spec, options) = (config.camera.clone(), config.file.clone());
+        let open: Opener = Box::new(move || spec.open(&options));
+        let capture = Capture {
+            pipeline: config.pipeline,
+            time_limit: config.time_limit,
+            analyzer,
+            reference,
+            challenge,
+        };
+        Self::start_with(open, capture, preview, updates)
+    }
+
+    /// Starts capture from whatever `open` opens (e.g. the demo camera).
+    pub fn start_with(
+        open: Opener,
+        capture: Capture,
+        preview: impl FnMut(PreviewFrame) + Send + 'static,
+        mut updates: impl FnMut(&CaptureUpdate) + Send + 'static,
+    ) -> Result<Self, Failure> {
+        let Capture {
+            pipeline: pipeline_config,
+            time_limit,
+            analyzer,
+            reference,
+            challenge,
+        } = capture;
         let ended = Arc::new(AtomicBool::new(false));
         let last_error = Arc::new(Mutex::new(None));
         let events = {
@@ -95,25 +140,22 @@ impl LiveFace {
                 }
             }
         };
-        let opener = {
-            let (spec, options, last_error) = (
-                config.camera.clone(),
-                config.file.clone(),
-                Arc::clone(&last_error),
-            );
+        let opener: Opener = {
+            let last_error = Arc::clone(&last_error);
+            let mut open = open;
             Box::new(move || {
-                spec.open(&options).inspect_err(|e| {
+                open().inspect_err(|e| {
                     *last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
                 })
             })
         };
-        let pipeline = Pipeline::start(opener, config.pipeline.clone(), preview, events)
+        let pipeline = Pipeline::start(opener, pipeline_config, preview, events)
             .map_err(|e| camera_failure(&e))?;
         let feed = pipeline.analysis();
         let cancel = Arc::new(AtomicBool::new(false));
         let worker = {
             let cancel = Arc::clone(&cancel);
-            let deadline = Instant::now() + config.time_limit;
+            let deadline = Instant::now() + time_limit;
             std::thread::Builder::new()
                 .name("face-analysis".into())
                 .spawn(move || {

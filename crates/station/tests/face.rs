@@ -268,3 +268,51 @@ fn a_file_camera_runs_through_the_live_pipeline() {
     );
     station_fails(&["face", "check", "--camera", "webcam"], "INVALID_ARGUMENT");
 }
+
+#[test]
+fn face_eval_reports_apcer_bpcer_and_fnmr_on_labelled_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = |sub: &str, names: &[&str]| {
+        let to = dir.path().join(sub);
+        std::fs::create_dir_all(&to).unwrap();
+        for name in names {
+            std::fs::copy(face(name), to.join(name)).unwrap();
+        }
+    };
+    put("liveness/live", &["T1.png", "obama.png", "obama3.png"]);
+    put("liveness/print", &["F1.png"]);
+    put("liveness/replay", &["F2.png"]);
+    put(
+        "identities/obama",
+        &["obama.png", "obama2.png", "obama3.png"],
+    );
+    put("identities/biden", &["biden.png", "biden2.png"]);
+    let dir_arg = dir.path().to_str().unwrap();
+    let report = station_ok(&["face", "eval", "--dir", dir_arg, "--fmr", "0.1"]);
+
+    let liveness = &report["liveness"];
+    assert_eq!(liveness["bona_fide"]["count"], 3, "{report:#}");
+    assert_eq!(liveness["bpcer"], 0.0);
+    assert_eq!(liveness["attacks"]["print"]["count"], 1);
+    assert_eq!(liveness["attacks"]["print"]["apcer"], 0.0);
+    assert_eq!(liveness["attacks"]["replay"]["apcer"], 0.0);
+    let matching = &report["matching"];
+    // Three pairs of one person and one of the other; six across.
+    assert_eq!(matching["genuine"]["count"], 4, "{report:#}");
+    assert_eq!(matching["impostor"]["count"], 6);
+    let median = |k: &str| matching[k]["median"].as_f64().unwrap();
+    assert!(median("genuine") > median("impostor") + 0.2, "{matching:#}");
+    assert_eq!(matching["at_fmr"]["fmr_target"], 0.1);
+    assert!(matching["at_fmr"]["fmr"].as_f64().unwrap() <= 0.1);
+    assert_eq!(matching["at_threshold"]["fmr"], 0.0, "{matching:#}");
+
+    let empty = tempfile::tempdir().unwrap();
+    station_fails(
+        &["face", "eval", "--dir", empty.path().to_str().unwrap()],
+        "FACE_IMAGES_UNREADABLE",
+    );
+    station_fails(
+        &["face", "eval", "--dir", dir_arg, "--fmr", "1.5"],
+        "INVALID_ARGUMENT",
+    );
+}

@@ -58,8 +58,12 @@ pub struct FileSource {
     started: Option<Instant>,
 }
 
+/// Where MJPEG bytes come from: a file, or a clip held in memory.
+trait MjpegInput: std::io::BufRead + Seek + Send {}
+impl<T: std::io::BufRead + Seek + Send> MjpegInput for T {}
+
 enum Reader {
-    Mjpeg(BufReader<File>),
+    Mjpeg(Box<dyn MjpegInput>),
     Y4m {
         decoder: Box<y4m::Decoder<BufReader<File>>>,
         format: PixelFormat,
@@ -105,7 +109,7 @@ impl FileSource {
         } else {
             let file = File::open(path).map_err(|e| bad(e.to_string()))?;
             match extension.as_str() {
-                "mjpeg" | "mjpg" => Reader::Mjpeg(BufReader::new(file)),
+                "mjpeg" | "mjpg" => Reader::Mjpeg(Box::new(BufReader::new(file))),
                 "y4m" => {
                     let (header, decoder) = y4m::open(BufReader::new(file)).map_err(bad)?;
                     file_rate = header.fps;
@@ -126,19 +130,34 @@ impl FileSource {
                 }
             }
         };
+        Ok(Self::new(reader, path.to_owned(), file_rate, options))
+    }
+
+    /// An MJPEG clip held in memory, played as a camera (the demo camera).
+    pub fn mjpeg_clip(clip: std::sync::Arc<[u8]>, options: &FileOptions) -> Self {
+        let input = std::io::Cursor::new(ArcBytes(clip));
+        Self::new(
+            Reader::Mjpeg(Box::new(input)),
+            PathBuf::from("(clip in memory)"),
+            None,
+            options,
+        )
+    }
+
+    fn new(reader: Reader, path: PathBuf, file_rate: Option<f64>, options: &FileOptions) -> Self {
         let fps = options
             .fps
             .or(file_rate)
             .filter(|f| f.is_finite() && *f > 0.0 && *f <= 1000.0)
             .unwrap_or(DEFAULT_FPS);
-        Ok(Self {
+        Self {
             reader,
-            path: path.to_owned(),
+            path,
             interval: Duration::from_secs_f64(1.0 / fps),
             options: options.clone(),
             served: 0,
             started: None,
-        })
+        }
     }
 
     pub fn kind(&self) -> FileKind {
@@ -236,6 +255,15 @@ impl FrameSource for FileSource {
         self.pace();
         self.served += 1;
         raw.decode().map(Some)
+    }
+}
+
+/// Shared bytes a `Cursor` can read.
+struct ArcBytes(std::sync::Arc<[u8]>);
+
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
