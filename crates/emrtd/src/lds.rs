@@ -2,7 +2,7 @@
 //! file and short file identifiers, and the few contents the protocol itself
 //! needs (the MRZ in DG1), and the additional document details of DG12.
 
-use crate::mrz::{Mrz, MrzError, Validation};
+use crate::mrz::{CheckedField, Mrz, MrzError, Validation};
 use crate::tlv::{self, TlvError};
 use thiserror::Error;
 
@@ -126,6 +126,28 @@ pub enum Dg1Error {
 /// The MRZ inside DG1 (`61 { 5F1F mrz }`). Composite check digits of
 /// specimens are sometimes wrong, so only the keying fields are enforced.
 pub fn parse_dg1(bytes: &[u8]) -> Result<Mrz, Dg1Error> {
+    Ok(Mrz::parse_with(
+        &dg1_text(bytes)?,
+        Validation::IgnoreComposite,
+    )?)
+}
+
+/// Whether DG1's composite check digit is right: `parse_dg1` accepts a
+/// wrong one (some issuers' specimens print one, and Passive Authentication
+/// protects the data anyway), so the reader reports it beside the data.
+pub fn dg1_composite_valid(bytes: &[u8]) -> Result<bool, Dg1Error> {
+    match Mrz::parse_with(&dg1_text(bytes)?, Validation::Strict) {
+        Ok(_) => Ok(true),
+        Err(MrzError::CheckDigit {
+            field: CheckedField::Composite,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// DG1's MRZ as lines of its format's width.
+fn dg1_text(bytes: &[u8]) -> Result<String, Dg1Error> {
     let dg1 = tlv::expect(bytes, 0x61)?;
     let mrz = dg1
         .children()
@@ -140,10 +162,7 @@ pub fn parse_dg1(bytes: &[u8]) -> Result<Mrz, Dg1Error> {
     let lines: Vec<&str> = (0..text.len().div_ceil(width))
         .filter_map(|i| text.get(i * width..((i + 1) * width).min(text.len())))
         .collect();
-    Ok(Mrz::parse_with(
-        &lines.join("\n"),
-        Validation::IgnoreComposite,
-    )?)
+    Ok(lines.join("\n"))
 }
 
 /// DG12, the additional document details (ICAO 9303-10 §4.7.12). Every
@@ -358,5 +377,16 @@ mod tests {
         let mrz = parse_dg1(&encode_dg1(text)).unwrap();
         assert_eq!(mrz.document_number, "L898902C3");
         assert!(parse_dg1(&[0x61, 0x00]).is_err());
+        assert_eq!(dg1_composite_valid(&encode_dg1(text)).ok(), Some(true));
+    }
+
+    #[test]
+    fn a_wrong_composite_digit_is_read_and_reported() {
+        let bad = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<11";
+        assert!(parse_dg1(&encode_dg1(bad)).is_ok());
+        assert_eq!(dg1_composite_valid(&encode_dg1(bad)).ok(), Some(false));
+        // Any other wrong digit is an error, not a flag.
+        let bad_number = bad.replace("L898902C36", "L898902C37");
+        assert!(dg1_composite_valid(&encode_dg1(&bad_number)).is_err());
     }
 }

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use biometrics::FaceAnalyzer;
 use camera::{CameraSpec, FileOptions, PipelineConfig};
-use station::live_face::{LiveFace, LiveFaceConfig};
+use station::live_face::{Capture, LiveFace};
 
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 720;
 
-/// A few seconds of a face moving across a 720p frame, as MJPEG.
+/// Two seconds of a face drifting to and fro across a 720p frame, as MJPEG
+/// (no jump at the loop, which the head-turn check would take for another
+/// face).
 fn clip(dir: &Path) -> std::path::PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let face = image::open(repo.join("testdata/faces/obama.png"))
@@ -29,7 +31,8 @@ fn clip(dir: &Path) -> std::path::PathBuf {
     let mut out = Vec::new();
     for i in 0..60u32 {
         let mut frame = image::RgbImage::from_pixel(WIDTH, HEIGHT, image::Rgb([90, 100, 110]));
-        image::imageops::overlay(&mut frame, &face, i64::from(300 + i * 4), 60);
+        let drift = if i < 30 { i } else { 60 - i };
+        image::imageops::overlay(&mut frame, &face, i64::from(300 + drift * 4), 60);
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
             .encode_image(&frame)
             .unwrap();
@@ -65,36 +68,32 @@ fn main() {
     let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let analysed = Arc::new(Mutex::new(0usize));
-    let config = LiveFaceConfig {
-        camera: CameraSpec::File(path),
-        file: FileOptions {
-            fps: Some(30.0),
-            paced: true,
-            looped: true,
-        },
+    let options = FileOptions {
+        fps: Some(30.0),
+        paced: true,
+        looped: true,
+    };
+    let open: camera::Opener = Box::new(move || CameraSpec::File(path.clone()).open(&options));
+    let capture = Capture {
         pipeline: PipelineConfig {
             preview_fps: 30.0,
             ..PipelineConfig::default()
         },
         time_limit: Duration::from_secs(seconds),
+        analyzer,
+        reference: None,
+        challenge: None,
+        // Keep analysing for the whole run, whatever the verdict.
+        stop_when_complete: false,
     };
     let rss_start = resident_mib();
     let started = Instant::now();
     let live = {
         let latencies = Arc::clone(&latencies);
         let analysed = Arc::clone(&analysed);
-        LiveFace::start(
-            config,
-            analyzer,
-            None,
-            // A challenge nobody performs keeps the capture running.
-            Some(biometrics::HeadTurnChallenge::new(
-                biometrics::TurnDirection::Left,
-                biometrics::HeadTurnConfig {
-                    timeout: Duration::from_secs(seconds * 2),
-                    ..Default::default()
-                },
-            )),
+        LiveFace::start_with(
+            open,
+            capture,
             move |p| {
                 let ms = p.captured.elapsed().as_secs_f64() * 1000.0;
                 latencies.lock().unwrap().push(ms);

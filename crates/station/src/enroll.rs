@@ -1122,6 +1122,7 @@ fn capture_face(
         analyzer: Arc::clone(analyzer),
         reference: Some(reference),
         challenge: None,
+        stop_when_complete: true,
     };
     let mut analysed = 0;
     let live = crate::live_face::LiveFace::start_with(

@@ -35,6 +35,9 @@ pub struct Capture {
     /// The chip portrait's face, to match the best frame against.
     pub reference: Option<ReferenceFace>,
     pub challenge: Option<HeadTurnChallenge>,
+    /// Stop as soon as the session has its answer; otherwise analyse until
+    /// the time limit (to watch a camera or measure the pipeline).
+    pub stop_when_complete: bool,
 }
 
 impl std::fmt::Debug for Capture {
@@ -112,6 +115,7 @@ impl LiveFace {
             analyzer,
             reference,
             challenge,
+            stop_when_complete: true,
         };
         Self::start_with(open, capture, preview, updates)
     }
@@ -129,6 +133,7 @@ impl LiveFace {
             analyzer,
             reference,
             challenge,
+            stop_when_complete,
         } = capture;
         let ended = Arc::new(AtomicBool::new(false));
         let last_error = Arc::new(Mutex::new(None));
@@ -177,7 +182,7 @@ impl LiveFace {
                             .offer(frame, at)
                             .map_err(|e| Failure::new(Code::Internal, e))?;
                         updates(&update);
-                        if session.is_complete() {
+                        if stop_when_complete && session.is_complete() {
                             break;
                         }
                     }

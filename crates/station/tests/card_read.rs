@@ -534,6 +534,7 @@ fn readers_and_chips_that_refuse_large_reads_are_read_in_smaller_chunks_with_pro
     assert!(progress["DG2"].len() > 10, "{:?}", progress["DG2"]);
 
     // DG12, listed in EF.COM, read and shown.
+    assert_eq!(report["document"]["composite_check_digit_valid"], true);
     let details = &report["document"]["additional_details"];
     assert_eq!(
         details["issuing_authority"], "Utopia Passport Office",

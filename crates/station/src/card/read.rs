@@ -234,6 +234,9 @@ pub struct DocumentData {
     pub date_of_expiry: String,
     pub optional_data: String,
     pub national_name: Option<String>,
+    /// Whether DG1's composite check digit is right (the data is read
+    /// either way; Passive Authentication vouches for it).
+    pub composite_check_digit_valid: bool,
     /// DG12, when the chip has it: issuing authority, date of issue, ...
     #[ts(type = "Record<string, unknown> | null")]
     pub additional_details: Option<Value>,
@@ -258,6 +261,7 @@ fn document(files: &BTreeMap<LdsFile, Vec<u8>>) -> Result<DocumentData, Failure>
         optional_data: mrz.optional_data,
         national_name: files.get(&LdsFile::Dg(11)).and_then(|d| national_name(d)),
         additional_details: additional_details(files),
+        composite_check_digit_valid: emrtd::lds::dg1_composite_valid(dg1).unwrap_or(false),
     })
 }
 
