@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use biometrics::FaceAnalyzer;
 use camera::{CameraSpec, FileOptions, PipelineConfig};
-use station::live_face::{Capture, LiveFace};
+use station::live_face::{Capture, LiveFace, opener};
 
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 720;
@@ -73,7 +73,7 @@ fn main() {
         paced: true,
         looped: true,
     };
-    let open: camera::Opener = Box::new(move || CameraSpec::File(path.clone()).open(&options));
+    let open = opener(&CameraSpec::File(path), &options).unwrap();
     let capture = Capture {
         pipeline: PipelineConfig {
             preview_fps: 30.0,

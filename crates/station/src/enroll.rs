@@ -973,23 +973,10 @@ struct FaceResult {
 /// The image files of `inputs`: files as given, folders' PNG and JPEG
 /// files in name order.
 fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    let unreadable = |p: &Path, e: &dyn std::fmt::Display| {
-        Failure::new(Code::FaceImagesUnreadable, format!("{}: {e}", p.display()))
-    };
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| unreadable(input, &e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                        ["png", "jpg", "jpeg"].contains(&x.to_ascii_lowercase().as_str())
-                    })
-                })
-                .collect();
-            found.sort();
-            out.extend(found);
+            out.extend(crate::face::images_in(input, &["png", "jpg", "jpeg"])?);
         } else {
             out.push(input.clone());
         }
@@ -1099,18 +1086,7 @@ fn capture_face(
             })
         }
         FaceSource::Camera(spec) => {
-            let spec = spec.clone();
-            let options = camera::FileOptions::default();
-            if !matches!(spec, camera::CameraSpec::File(_))
-                && camera::list_cameras()
-                    .map_err(|e| crate::live_face::camera_failure(&e))?
-                    .is_empty()
-            {
-                return Err(crate::live_face::camera_failure(
-                    &camera::CameraError::NoCamera,
-                ));
-            }
-            Box::new(move || spec.open(&options))
+            crate::live_face::opener(spec, &camera::FileOptions::default())?
         }
     };
     let capture = crate::live_face::Capture {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use biometrics::face::{HeadTurnConfig, ReferenceFace, StageTimings};
+use biometrics::face::{HeadTurnConfig, QualityIssue, ReferenceFace, StageTimings};
 use biometrics::{
     CaptureOutcome, FaceAnalyzer, FaceError, FaceSession, Frame, HeadTurnChallenge, ModelCatalog,
     TurnDirection,
@@ -140,20 +140,13 @@ fn capture(args: &CheckArgs, analyzer: FaceAnalyzer) -> Result<Value, Failure> {
         .transpose()?;
     let challenge = args.challenge.map(Turn::challenge);
     let analyzer = Arc::new(analyzer);
-    let mut timings = Vec::new();
-    let mut hints: BTreeMap<&'static str, u32> = BTreeMap::new();
-    let mut note = |update: &biometrics::CaptureUpdate| {
-        timings.push(update.analysis.timings);
-        if let Some(hint) = update.hint {
-            *hints.entry(hint.code()).or_default() += 1;
-        }
-    };
     let file = FileOptions {
         fps: args.fps,
         paced: true,
         looped: args.looped,
     };
-    let (outcome, source, pipeline) = if let Some(path) = &args.sequence {
+    // Each analysed frame's stage timings and hint, for the report.
+    let (outcome, seen, source, pipeline) = if let Some(path) = &args.sequence {
         let mut source = FileSource::open(
             path,
             &FileOptions {
@@ -163,6 +156,7 @@ fn capture(args: &CheckArgs, analyzer: FaceAnalyzer) -> Result<Value, Failure> {
         )
         .map_err(|e| camera_failure(&e))?;
         let mut session = FaceSession::new(analyzer, reference, challenge);
+        let mut seen = Vec::new();
         while let Some(frame) = source.next_frame().map_err(|e| camera_failure(&e))? {
             let at = frame.timestamp;
             let frame = Frame::new(frame.width, frame.height, frame.rgb)
@@ -170,12 +164,12 @@ fn capture(args: &CheckArgs, analyzer: FaceAnalyzer) -> Result<Value, Failure> {
             let update = session
                 .offer(frame, at)
                 .map_err(|e| Failure::new(Code::Internal, e))?;
-            note(&update);
+            seen.push((update.analysis.timings, update.hint));
         }
         let outcome = session
             .outcome()
             .map_err(|e| Failure::new(Code::Internal, e))?;
-        (outcome, json!({ "sequence": path }), Value::Null)
+        (outcome, seen, json!({ "sequence": path }), Value::Null)
     } else {
         let spec: CameraSpec = args
             .camera
@@ -201,28 +195,31 @@ fn capture(args: &CheckArgs, analyzer: FaceAnalyzer) -> Result<Value, Failure> {
             },
         )?;
         let (outcome, stats) = live.finish()?;
-        for (t, hint) in rx.try_iter() {
-            timings.push(t);
-            if let Some(hint) = hint {
-                *hints.entry(hint.code()).or_default() += 1;
-            }
-        }
-        (outcome, json!({ "camera": args.camera }), json!(stats))
+        let seen = rx.try_iter().collect();
+        (
+            outcome,
+            seen,
+            json!({ "camera": args.camera }),
+            json!(stats),
+        )
     };
-    Ok(capture_report(&outcome, source, pipeline, &timings, hints))
+    Ok(capture_report(&outcome, source, pipeline, &seen))
 }
 
 fn capture_report(
     outcome: &CaptureOutcome,
     source: Value,
     pipeline: Value,
-    timings: &[StageTimings],
-    hints: BTreeMap<&'static str, u32>,
+    seen: &[(StageTimings, Option<QualityIssue>)],
 ) -> Value {
     let mean = |stage: fn(&StageTimings) -> f64| {
-        let n = timings.len().max(1) as f64;
-        timings.iter().map(stage).sum::<f64>() / n
+        let n = seen.len().max(1) as f64;
+        seen.iter().map(|(t, _)| stage(t)).sum::<f64>() / n
     };
+    let mut hints: BTreeMap<&'static str, u32> = BTreeMap::new();
+    for hint in seen.iter().filter_map(|(_, hint)| *hint) {
+        *hints.entry(hint.code()).or_default() += 1;
+    }
     json!({
         "source": source,
         "frames": outcome.frames_analysed,
@@ -252,6 +249,27 @@ fn reference_face(analyzer: &FaceAnalyzer, path: &Path) -> Result<ReferenceFace,
         }
         other => Failure::new(Code::Internal, other),
     })
+}
+
+/// The images in `dir` whose names end in one of `extensions` (any case),
+/// in name order.
+pub(crate) fn images_in(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, Failure> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| {
+            Failure::new(
+                Code::FaceImagesUnreadable,
+                format!("{}: {e}", dir.display()),
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| extensions.contains(&x.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 /// Reads and decodes a face image file; the encoded bytes are wiped after.

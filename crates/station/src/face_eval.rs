@@ -13,7 +13,7 @@ use biometrics::{Embedding, FaceAnalyzer};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::face::decode;
+use crate::face::{decode, images_in};
 use crate::failure::{Code, Failure};
 
 const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "jp2"];
@@ -60,26 +60,6 @@ pub fn fnmr_at_fmr(genuine: &[f32], impostor: &[f32], fmr: f64) -> Option<(f32, 
     let threshold = *desc.get(allowed).or(desc.last())?;
     let achieved = rate(impostor, |s| s > threshold);
     Some((threshold, achieved, rate(genuine, |s| s <= threshold)))
-}
-
-fn images_in(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
-    let unreadable = |e: &dyn std::fmt::Display| {
-        Failure::new(
-            Code::FaceImagesUnreadable,
-            format!("{}: {e}", dir.display()),
-        )
-    };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| unreadable(&e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    paths.sort();
-    Ok(paths)
 }
 
 fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
@@ -129,7 +109,7 @@ pub fn run(analyzer: &FaceAnalyzer, dir: &Path, fmr: f64) -> Result<Value, Failu
     let mut bona_fide = Vec::new();
     let mut attacks: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     for (kind, folder) in subfolders(&dir.join("liveness"))? {
-        for path in images_in(&folder)? {
+        for path in images_in(&folder, &IMAGE_EXTENSIONS)? {
             let Some((real, _)) = analyse(&path)? else {
                 continue;
             };
@@ -144,7 +124,7 @@ pub fn run(analyzer: &FaceAnalyzer, dir: &Path, fmr: f64) -> Result<Value, Failu
     let mut people: Vec<Vec<Embedding>> = Vec::new();
     for (_, folder) in subfolders(&dir.join("identities"))? {
         let mut embeddings = Vec::new();
-        for path in images_in(&folder)? {
+        for path in images_in(&folder, &IMAGE_EXTENSIONS)? {
             if let Some((_, Some(embedding))) = analyse(&path)? {
                 embeddings.push(embedding);
             }

@@ -27,6 +27,27 @@ pub struct LiveFaceConfig {
     pub time_limit: Duration,
 }
 
+/// Opens the camera `spec` names, every time the pipeline asks. A camera
+/// that is not there fails here at once, rather than being retried until
+/// the time limit.
+pub fn opener(spec: &CameraSpec, options: &FileOptions) -> Result<Opener, Failure> {
+    match spec {
+        CameraSpec::File(_) => {
+            spec.open(options).map_err(|e| camera_failure(&e))?;
+        }
+        CameraSpec::Auto | CameraSpec::Device(_) => {
+            if camera::list_cameras()
+                .map_err(|e| camera_failure(&e))?
+                .is_empty()
+            {
+                return Err(camera_failure(&CameraError::NoCamera));
+            }
+        }
+    }
+    let (spec, options) = (spec.clone(), options.clone());
+    Ok(Box::new(move || spec.open(&options)))
+}
+
 /// What a capture analyses and for how long, whatever the source.
 pub struct Capture {
     pub pipeline: PipelineConfig,
@@ -89,26 +110,7 @@ impl LiveFace {
         preview: impl FnMut(PreviewFrame) + Send + 'static,
         updates: impl FnMut(&CaptureUpdate) + Send + 'static,
     ) -> Result<Self, Failure> {
-        // Fail at once on a camera that is not there, rather than retrying
-        // until the time limit.
-        match &config.camera {
-            CameraSpec::File(_) => {
-                config
-                    .camera
-                    .open(&config.file)
-                    .map_err(|e| camera_failure(&e))?;
-            }
-            CameraSpec::Auto | CameraSpec::Device(_) => {
-                if camera::list_cameras()
-                    .map_err(|e| camera_failure(&e))?
-                    .is_empty()
-                {
-                    return Err(camera_failure(&CameraError::NoCamera));
-                }
-            }
-        }
-        let (spec, options) = (config.camera.clone(), config.file.clone());
-        let open: Opener = Box::new(move || spec.open(&options));
+        let open = opener(&config.camera, &config.file)?;
         let capture = Capture {
             pipeline: config.pipeline,
             time_limit: config.time_limit,
