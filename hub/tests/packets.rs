@@ -15,14 +15,25 @@ use support::*;
 use uplink::wire::{self, ErrorCode, PacketDisposition};
 use uuid::Uuid;
 
+/// Asserts that `response` is a receipt the hub signed, rejecting the
+/// packet for a reason that starts with `reason`.
+async fn signed_rejection(response: reqwest::Response, station: &Station, reason: &str) {
+    assert_eq!(response.status(), 200);
+    let receipt: wire::Receipt = response.json().await.unwrap();
+    receipt
+        .verify(&station.registration.hub_receipt_key)
+        .unwrap();
+    assert_eq!(receipt.status, PacketDisposition::Rejected);
+    assert!(
+        receipt.reason.as_deref().unwrap().starts_with(reason),
+        "{receipt:?}"
+    );
+}
+
 #[tokio::test]
 async fn registration_takes_a_one_time_token() {
     let hub = Running::start(HubConfig::in_memory()).await;
-    let token = hub
-        .hub
-        .create_token(Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let token = hub.token().await;
     let keys = StationKeys::generate(&mut rng(1));
 
     let response = register_raw(&hub, &token, &keys).await;
@@ -125,20 +136,7 @@ async fn a_sealed_packet_is_reverified_and_acknowledged_once() {
     let other_id = Uuid::new_v4();
     let other = seal(&impostor, other_id, &station, &station.platform_key(), 5);
     let response = put(&hub, &other_id.to_string(), other).await;
-    assert_eq!(response.status(), 200);
-    let refused: wire::Receipt = response.json().await.unwrap();
-    refused
-        .verify(&station.registration.hub_receipt_key)
-        .unwrap();
-    assert_eq!(refused.status, PacketDisposition::Rejected);
-    assert!(
-        refused
-            .reason
-            .as_deref()
-            .unwrap()
-            .starts_with("face_no_match"),
-        "{refused:?}"
-    );
+    signed_rejection(response, &station, "face_no_match").await;
     hub.stop().await;
 }
 
@@ -231,19 +229,7 @@ async fn refusals_carry_a_status_and_a_stable_code() {
     let other_id = Uuid::new_v4();
     let lost = seal(&payload, other_id, &station, elsewhere.public_key(), 3);
     let response = put(&hub, &other_id.to_string(), lost).await;
-    assert_eq!(response.status(), 200);
-    let receipt: wire::Receipt = response.json().await.unwrap();
-    receipt
-        .verify(&station.registration.hub_receipt_key)
-        .unwrap();
-    assert_eq!(receipt.status, PacketDisposition::Rejected);
-    assert!(
-        receipt
-            .reason
-            .as_deref()
-            .unwrap()
-            .starts_with("undecryptable")
-    );
+    signed_rejection(response, &station, "undecryptable").await;
     let status: wire::PacketStatus = client()
         .get(hub.url(&format!("/v1/packets/{other_id}")))
         .send()

@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use enrollment::packet::StationKeys;
 use hub::{FaceModels, HubConfig};
 use support::*;
@@ -30,11 +28,7 @@ async fn hub_state_survives_a_restart() {
 
     let first = Running::start(config(&url)).await;
     let keys = (first.hub.hpke_public_key(), first.hub.receipt_key());
-    let token = first
-        .hub
-        .create_token(Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let token = first.token().await;
     let station_keys = StationKeys::generate(&mut rng(1));
     let response = register_raw(&first, &token, &station_keys).await;
     assert_eq!(response.status(), 201);

@@ -20,11 +20,7 @@ use uuid::Uuid;
 async fn the_station_client_registers_uploads_and_checks_receipts() {
     let hub = Running::start(HubConfig::in_memory()).await;
     let platform = Platform::new(&hub.base, Duration::from_secs(30)).unwrap();
-    let token = hub
-        .hub
-        .create_token(Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let token = hub.token().await;
     let keys = StationKeys::generate(&mut rng(1));
     let request = wire::RegisterStation {
         token,

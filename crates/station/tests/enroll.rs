@@ -109,7 +109,13 @@ struct Bed {
 impl Bed {
     fn new() -> Self {
         let bed = Self::without_platform_key();
-        let hex: String = bed
+        bed.set_platform_key();
+        bed
+    }
+
+    /// `station platform-key --set` with the bed's platform key.
+    fn set_platform_key(&self) {
+        let hex: String = self
             .platform
             .public_key()
             .to_bytes()
@@ -117,12 +123,11 @@ impl Bed {
             .map(|b| format!("{b:02x}"))
             .collect();
         let set = run_ok(
-            &["platform-key", "--set", &hex, "--data-dir", bed.data()],
+            &["platform-key", "--set", &hex, "--data-dir", self.data()],
             &[],
             "",
         );
         assert_eq!(set["platform_key"], hex);
-        bed
     }
 
     fn without_platform_key() -> Self {
@@ -645,21 +650,7 @@ fn role_rules_hold_through_the_cli() {
     };
     // Nothing can be sealed without the platform's key: refused first.
     enroll(CLERK, SUPERVISOR, "PLATFORM_NOT_CONFIGURED");
-    let bed = {
-        let hex: String = bed
-            .platform
-            .public_key()
-            .to_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        run_ok(
-            &["platform-key", "--set", &hex, "--data-dir", bed.data()],
-            &[],
-            "",
-        );
-        bed
-    };
+    bed.set_platform_key();
     let enroll = |clerk: (&str, &str), supervisor: (&str, &str), code: &str| {
         run_fails(
             &bed.enroll_args(clerk.0, supervisor.0),

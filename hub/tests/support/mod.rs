@@ -55,6 +55,14 @@ impl Running {
         }
     }
 
+    /// A one-time registration token, valid for an hour.
+    pub async fn token(&self) -> String {
+        self.hub
+            .create_token(Duration::from_secs(3600))
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -114,11 +122,7 @@ pub async fn register_raw(hub: &Running, token: &str, keys: &StationKeys) -> req
 
 /// A new station, registered with a fresh token.
 pub async fn register(hub: &Running, seed: u8) -> Station {
-    let token = hub
-        .hub
-        .create_token(Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let token = hub.token().await;
     let keys = StationKeys::generate(&mut rng(seed));
     let response = register_raw(hub, &token, &keys).await;
     assert_eq!(response.status(), 201);
