@@ -1,10 +1,24 @@
 //! One loaded ONNX model, optimised for concrete input shapes and run as
 //! often as needed: loading and optimising cost far more than a run.
 
+use std::cell::Cell;
+use std::time::Instant;
+
 use thiserror::Error;
 use tract_onnx::prelude::*;
 
 use crate::face::frame::Planar;
+
+thread_local! {
+    /// Nanoseconds this thread has spent inside model runs, so a caller can
+    /// tell the models' own time from the work around them.
+    static INFERENCE_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The time this thread has spent running models so far, in nanoseconds.
+pub(crate) fn inference_ns() -> u64 {
+    INFERENCE_NS.with(Cell::get)
+}
 
 /// A model failed to load or to run.
 #[derive(Debug, Error)]
@@ -103,10 +117,11 @@ impl Session {
                 Tensor::from_shape(shape, data).map_err(|e| self.fail(format!("{e:#}")))?;
             values.push(tensor.into());
         }
-        let outputs = self
-            .plan
-            .run(values)
-            .map_err(|e| self.fail(format!("{e:#}")))?;
+        let started = Instant::now();
+        let outputs = self.plan.run(values);
+        let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        INFERENCE_NS.with(|ns| ns.set(ns.get().saturating_add(spent)));
+        let outputs = outputs.map_err(|e| self.fail(format!("{e:#}")))?;
         outputs
             .iter()
             .map(|value| {

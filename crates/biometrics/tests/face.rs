@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use biometrics::face::{
-    AnalyzerConfig, DetectorConfig, Face, FaceAnalyzer, FaceError, Frame, LivenessAggregator,
-    LivenessConfig, LivenessDecision, QualityIssue, Stages,
+    AnalyzerConfig, DetectorConfig, Face, FaceAnalyzer, FaceError, FaceSession, Frame,
+    LivenessAggregator, LivenessConfig, LivenessDecision, QualityIssue, Stages,
 };
 use biometrics::models::{ModelCatalog, bundled_models_dir};
 use image::{RgbImage, imageops};
@@ -220,6 +220,35 @@ fn liveness_is_decided_over_several_good_frames() {
     println!("F2 over frames: {replay:?}");
     assert_eq!(replay.decision, LivenessDecision::Spoof);
     assert!(replay.real < 0.1);
+}
+
+/// A capture pays for one embedding: frames are analysed without it, and
+/// only the chosen frame is embedded, when the outcome is asked for.
+#[test]
+fn a_capture_embeds_only_the_chosen_frame() {
+    let analyzer = std::sync::Arc::new(FaceAnalyzer::load_bundled().unwrap());
+    let portrait =
+        Frame::decode(&std::fs::read(faces_dir().join("obama-portrait.jp2")).unwrap()).unwrap();
+    let reference = analyzer.reference(&portrait).unwrap();
+    let mut session = FaceSession::new(std::sync::Arc::clone(&analyzer), Some(reference), None);
+    for (i, frame) in jittered(&framed("obama", 640)).into_iter().enumerate() {
+        let update = session
+            .offer(frame, std::time::Duration::from_millis(i as u64 * 66))
+            .unwrap();
+        assert!(update.analysis.embedding.is_none());
+        assert_eq!(update.analysis.timings.embedding_ms, 0.0);
+        assert!(update.analysis.timings.liveness_ms > 0.0);
+    }
+    assert!(session.is_complete());
+    let outcome = session.outcome().unwrap();
+    assert_eq!(outcome.liveness.decision, LivenessDecision::Live);
+    let best = outcome.best.as_ref().unwrap();
+    assert_eq!(best.embedding.as_ref().map(|e| e.dims()), Some(512));
+    assert!(best.timings.embedding_ms > 0.0);
+    let matching = outcome.matching.unwrap();
+    assert!(matching.matched, "{matching:?}");
+    // Asking again gives the same answer.
+    assert_eq!(session.outcome().unwrap().matching, Some(matching));
 }
 
 #[test]

@@ -235,8 +235,10 @@ fn capture_report(
             "detection": mean(|t| t.detection_ms),
             "quality": mean(|t| t.quality_ms),
             "liveness": mean(|t| t.liveness_ms),
-            "embedding": mean(|t| t.embedding_ms),
             "total": mean(|t| t.total_ms),
+            "inference": mean(|t| t.inference_ms),
+            // Once per capture, for the chosen frame only.
+            "embedding": outcome.best.as_ref().map_or(0.0, |b| b.timings.embedding_ms),
         },
     })
 }

@@ -149,12 +149,21 @@ fn a_live_sequence_is_live_and_its_best_frame_matches_the_chip() {
     assert_eq!(report["match"]["matched"], true, "{report:#}");
     assert_eq!(report["best"]["quality"]["passed"], true);
     assert!(report["best_frame_bytes"].as_u64().unwrap() > 10_000);
-    for stage in ["detection", "quality", "liveness", "embedding", "total"] {
+    for stage in [
+        "detection",
+        "quality",
+        "liveness",
+        "embedding",
+        "total",
+        "inference",
+    ] {
         assert!(
             report["timings_ms"][stage].as_f64().unwrap() > 0.0,
             "{stage}"
         );
     }
+    let timings = &report["timings_ms"];
+    assert!(timings["inference"].as_f64() <= timings["total"].as_f64());
     assert!(report["challenge"].is_null());
 
     let impostor = station_ok(&[

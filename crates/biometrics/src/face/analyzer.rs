@@ -46,6 +46,9 @@ pub struct StageTimings {
     pub liveness_ms: f64,
     pub embedding_ms: f64,
     pub total_ms: f64,
+    /// The part of `total_ms` spent inside the models; the rest is the
+    /// pipeline's own work (resampling, decoding outputs, quality checks).
+    pub inference_ms: f64,
 }
 
 /// What one frame shows.
@@ -142,6 +145,7 @@ impl FaceAnalyzer {
     /// there is exactly one.
     pub fn analyze_with(&self, frame: &Frame, stages: Stages) -> Result<FrameAnalysis, FaceError> {
         let start = Instant::now();
+        let inference_start = crate::session::inference_ns();
         let mut timings = StageTimings::default();
 
         let faces = self.detector.detect(frame, 1.0)?;
@@ -169,6 +173,8 @@ impl FaceAnalyzer {
             }
         }
         timings.total_ms = millis(start);
+        timings.inference_ms =
+            crate::session::inference_ns().saturating_sub(inference_start) as f64 / 1e6;
         tracing::debug!(
             faces = faces.len(),
             passed = quality.passed,

@@ -94,9 +94,9 @@ impl FaceSession {
 
     /// Analyses one frame taken at `at` (source time).
     pub fn offer(&mut self, frame: Frame, at: Duration) -> Result<CaptureUpdate, FaceError> {
-        // Embedding is the dearest stage: only a frame that could become the
-        // best one needs it, and that is decided after quality and liveness.
-        let mut analysis = self.analyzer.analyze_with(
+        // Embedding is the dearest stage and only the chosen frame needs it:
+        // it runs once, in `outcome`.
+        let analysis = self.analyzer.analyze_with(
             &frame,
             Stages {
                 liveness: true,
@@ -121,13 +121,6 @@ impl FaceSession {
             .is_some_and(|v| v.decision == LivenessDecision::Live);
         let keepable = counted && analysis.quality.passed && live_enough;
         if keepable && self.best.as_ref().is_none_or(|b| rank > b.rank) {
-            if let Some(face) = analysis.face.as_ref() {
-                let started = std::time::Instant::now();
-                analysis.embedding = Some(self.analyzer.embed(&frame, face)?);
-                let ms = started.elapsed().as_secs_f64() * 1000.0;
-                analysis.timings.embedding_ms = ms;
-                analysis.timings.total_ms += ms;
-            }
             self.best = Some(Candidate {
                 frame,
                 analysis: analysis.clone(),
@@ -177,11 +170,28 @@ impl FaceSession {
         }
     }
 
-    /// The outcome so far; the best frame is encoded here.
+    /// The candidate's analysis with its embedding and the time it took.
+    fn embedded(&self, candidate: &Candidate) -> Result<FrameAnalysis, FaceError> {
+        let mut analysis = candidate.analysis.clone();
+        if let Some(face) = analysis.face.as_ref() {
+            let started = std::time::Instant::now();
+            let inference_start = crate::session::inference_ns();
+            analysis.embedding = Some(self.analyzer.embed(&candidate.frame, face)?);
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            analysis.timings.embedding_ms = ms;
+            analysis.timings.total_ms += ms;
+            analysis.timings.inference_ms +=
+                crate::session::inference_ns().saturating_sub(inference_start) as f64 / 1e6;
+        }
+        Ok(analysis)
+    }
+
+    /// The outcome so far. The best frame is embedded and encoded here, so
+    /// a capture pays for one embedding however many frames it analysed.
     pub fn outcome(&self) -> Result<CaptureOutcome, FaceError> {
-        let matching = match (&self.best, &self.reference) {
+        let best = self.best.as_ref().map(|b| self.embedded(b)).transpose()?;
+        let matching = match (&best, &self.reference) {
             (Some(best), Some(reference)) => best
-                .analysis
                 .embedding
                 .as_ref()
                 .map(|live| self.analyzer.compare(live, &reference.embedding)),
@@ -198,7 +208,7 @@ impl FaceSession {
             challenge: self.challenge.as_ref().map(HeadTurnChallenge::report),
             matching,
             frames_analysed: self.frames,
-            best: self.best.as_ref().map(|b| b.analysis.clone()),
+            best,
             best_jpeg,
         })
     }
