@@ -317,10 +317,20 @@ fn check_receipt(
     Ok(())
 }
 
-/// `Retry-After` as delay-seconds. (The HTTP-date form is not used by the
-/// platform; a value we cannot read is ignored, and back-off applies.)
+/// `Retry-After` as delay-seconds or as an HTTP date (a proxy in front of
+/// the platform may send either); a date in the past means now. A value we
+/// cannot read is ignored, and back-off applies.
 fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, std::time::SystemTime::now())
+}
+
+fn parse_retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<T, UplinkError> {
@@ -371,11 +381,25 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_read_as_seconds() {
+    fn retry_after_is_read_as_seconds_or_a_date() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("soon"), None);
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after_at("Wed, 21 Oct 2015 07:30:30 GMT", now),
+            Some(Duration::from_secs(150))
+        );
+        // Already past: no reason to wait.
+        assert_eq!(
+            parse_retry_after_at("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after_at("Wed, 32 Oct 2015 07:00:00 GMT", now),
+            None
+        );
     }
 
     #[tokio::test]
