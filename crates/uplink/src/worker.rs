@@ -359,24 +359,56 @@ impl<O: Outbox> Worker<O> {
 
     /// Drains the outbox until `mode` says to stop or `shutdown` resolves.
     /// A packet under way when `shutdown` resolves is finished first
-    /// (bounded by the client's timeout).
+    /// (bounded by the client's timeout). Running continuously, a failing
+    /// outbox (a busy or briefly unavailable database) is retried with
+    /// back-off rather than ending the station's uploads; the failure is
+    /// published as the status's `last_error` meanwhile.
     pub async fn run(
         &self,
         mode: Mode,
         shutdown: impl Future<Output = ()>,
     ) -> Result<SyncReport, WorkerError<O::Error>> {
         let mut shutdown = pin!(shutdown);
-        let mut report = SyncReport {
-            recovered: self
-                .outbox
-                .recover_interrupted()
-                .await
-                .map_err(WorkerError::Outbox)?,
-            ..SyncReport::default()
-        };
-        if report.recovered > 0 {
-            tracing::info!(count = report.recovered, "interrupted uploads queued again");
+        let mut report = SyncReport::default();
+        let mut outbox_pause = self.policy.backoff();
+        loop {
+            match self.drain(mode, &mut shutdown, &mut report).await {
+                Err(WorkerError::Outbox(error)) if mode == Mode::Continuous => {
+                    tracing::warn!(%error, "the outbox failed; trying again");
+                    self.status.send_modify(|s| {
+                        s.last_error = Some(format!("the outbox failed: {error}"))
+                    });
+                    let wait = outbox_pause.next().unwrap_or(self.policy.max_delay);
+                    if sleep_or_stop(wait, &mut shutdown).await {
+                        break;
+                    }
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
         }
+        report.counts = self.refresh_counts().await?;
+        Ok(report)
+    }
+
+    /// One pass of `run` until it is done, stopped, or the outbox fails.
+    async fn drain(
+        &self,
+        mode: Mode,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+        report: &mut SyncReport,
+    ) -> Result<(), WorkerError<O::Error>> {
+        let recovered = self
+            .outbox
+            .recover_interrupted()
+            .await
+            .map_err(WorkerError::Outbox)?;
+        if recovered > 0 {
+            tracing::info!(count = recovered, "interrupted uploads queued again");
+        }
+        report.recovered += recovered;
         let mut pause = self.policy.backoff();
         // Failures per packet in this run, for `Mode::Once`.
         let mut failed: HashMap<Uuid, u32> = HashMap::new();
@@ -408,25 +440,25 @@ impl<O: Outbox> Worker<O> {
                         .unwrap_or(self.policy.poll_interval)
                         .min(self.policy.poll_interval),
                 };
-                if sleep_or_stop(wait, &mut shutdown).await {
+                if sleep_or_stop(wait, shutdown).await {
                     break;
                 }
                 self.refresh_counts().await?;
                 continue;
             }
             for packet in due {
-                if stopped(&mut shutdown).await {
+                if stopped(shutdown).await {
                     break 'run;
                 }
                 let id = packet.id;
-                match self.deliver(packet, &mut report).await? {
+                match self.deliver(packet, report).await? {
                     Delivery::Done => pause = self.policy.backoff(),
                     Delivery::Pause(retry_after) => {
                         *failed.entry(id).or_default() += 1;
                         let backoff = pause.next().unwrap_or(self.policy.max_delay);
                         let wait = retry_after.map_or(backoff, |r| r.max(backoff));
                         tracing::debug!(?wait, "pausing after a failed upload");
-                        if sleep_or_stop(wait, &mut shutdown).await {
+                        if sleep_or_stop(wait, shutdown).await {
                             break 'run;
                         }
                         // The order may have changed: ask the outbox again.
@@ -435,8 +467,7 @@ impl<O: Outbox> Worker<O> {
                 }
             }
         }
-        report.counts = self.refresh_counts().await?;
-        Ok(report)
+        Ok(())
     }
 
     fn spent(&self, failed: &HashMap<Uuid, u32>, id: Uuid) -> bool {
@@ -639,6 +670,119 @@ async fn stopped(shutdown: &mut (impl Future<Output = ()> + Unpin)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An outbox whose database fails a few times before it answers.
+    struct FlakyOutbox {
+        failures_left: std::sync::atomic::AtomicU32,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database is locked")]
+    struct Locked;
+
+    impl FlakyOutbox {
+        fn answer<T>(&self, value: T) -> Result<T, Locked> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.calls.fetch_add(1, SeqCst);
+            let left = self.failures_left.load(SeqCst);
+            if left > 0 {
+                self.failures_left.store(left - 1, SeqCst);
+                return Err(Locked);
+            }
+            Ok(value)
+        }
+    }
+
+    impl Outbox for FlakyOutbox {
+        type Error = Locked;
+        async fn recover_interrupted(&self) -> Result<u32, Locked> {
+            self.answer(0)
+        }
+        async fn next_due(&self, _: u32) -> Result<Vec<QueuedPacket>, Locked> {
+            self.answer(Vec::new())
+        }
+        async fn schedule(&self) -> Result<Vec<(Uuid, Duration)>, Locked> {
+            self.answer(Vec::new())
+        }
+        async fn start_upload(&self, _: Uuid) -> Result<bool, Locked> {
+            self.answer(false)
+        }
+        async fn upload_failed(&self, _: Uuid, _: &str, _: Duration) -> Result<(), Locked> {
+            self.answer(())
+        }
+        async fn acknowledged(&self, _: Uuid, _: &VerifiedReceipt) -> Result<(), Locked> {
+            self.answer(())
+        }
+        async fn rejected(&self, _: Uuid, _: &str) -> Result<(), Locked> {
+            self.answer(())
+        }
+        async fn counts(&self) -> Result<QueueCounts, Locked> {
+            self.answer(QueueCounts {
+                queued: 3,
+                ..QueueCounts::default()
+            })
+        }
+    }
+
+    fn flaky_worker(failures: u32) -> Worker<FlakyOutbox> {
+        let platform = Platform::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+        let outbox = FlakyOutbox {
+            failures_left: failures.into(),
+            calls: 0.into(),
+        };
+        let policy = SyncPolicy {
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            poll_interval: Duration::from_millis(5),
+            ..SyncPolicy::default()
+        };
+        Worker::new(platform, [0; 32], outbox, policy)
+    }
+
+    #[tokio::test]
+    async fn a_failing_outbox_is_retried_when_running_continuously() {
+        let worker = flaky_worker(4);
+        let mut status = worker.subscribe();
+        let calls = || {
+            worker
+                .outbox()
+                .calls
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        // Stop once the outbox has answered well past its failures.
+        let report = worker
+            .run(Mode::Continuous, async {
+                while calls() < 20 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            worker
+                .outbox()
+                .failures_left
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        assert_eq!(report.counts.queued, 3);
+        assert!(status.has_changed().unwrap());
+        assert_eq!(
+            status.borrow_and_update().last_error.as_deref(),
+            Some("the outbox failed: database is locked")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_outbox_ends_a_single_run_with_its_error() {
+        let worker = flaky_worker(1);
+        let error = worker
+            .run(Mode::Once, std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, WorkerError::Outbox(Locked)), "{error}");
+    }
 
     fn refused(status: u16, code: wire::ErrorCode) -> UplinkError {
         UplinkError::Refused {
