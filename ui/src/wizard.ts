@@ -16,6 +16,7 @@ import type { Verification } from "./bindings/Verification.js";
 import type { VoiceReport } from "./bindings/VoiceReport.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { t } from "./i18n.js";
+import { onReaders, readerBoard } from "./live.js";
 import { openDialog, replace, show, type Screen } from "./shell.js";
 
 type Step = "document" | "face" | "voice" | "review" | "done";
@@ -243,6 +244,8 @@ function documentStep(wz: Wizard): HTMLElement {
     );
   }
   const read = button("doc.read", { class: "primary", "data-testid": "read-chip" });
+  const card = cardPrompt(wz, read);
+  const setKeyReady = card.setKeyReady;
   const mrzBox = el("div", { class: "mrz-grid" });
   const states = new Map<string, HTMLElement>();
   const refreshCheck = async () => {
@@ -255,7 +258,7 @@ function documentStep(wz: Wizard): HTMLElement {
         label.dataset["state"] = state;
       }
     }
-    if (wz.access === "mrz") read.disabled = !check.complete;
+    if (wz.access === "mrz") setKeyReady(check.complete);
   };
   for (const row of MRZ_ROWS) {
     const value = field(`mrz.${row.value}`, {
@@ -295,7 +298,7 @@ function documentStep(wz: Wizard): HTMLElement {
   });
   can.input.addEventListener("input", () => {
     wz.can = can.input.value;
-    if (wz.access === "can") read.disabled = !/^\d{6}$/.test(wz.can);
+    if (wz.access === "can") setKeyReady(/^\d{6}$/.test(wz.can));
   });
   const canBox = el(
     "div",
@@ -307,7 +310,7 @@ function documentStep(wz: Wizard): HTMLElement {
     wz.access = kind;
     mrzBox.hidden = kind !== "mrz";
     canBox.hidden = kind !== "can";
-    if (kind === "can") read.disabled = !/^\d{6}$/.test(wz.can);
+    if (kind === "can") setKeyReady(/^\d{6}$/.test(wz.can));
     else void refreshCheck();
   };
   const radio = (kind: "mrz" | "can") => {
@@ -338,7 +341,7 @@ function documentStep(wz: Wizard): HTMLElement {
       wz.busy = false;
       progress.replaceChildren();
       replace(result, failureView(e));
-      read.disabled = false;
+      card.update();
     }
   });
   const section = el(
@@ -348,12 +351,49 @@ function documentStep(wz: Wizard): HTMLElement {
     el("div", { class: "choices", role: "radiogroup" }, radio("mrz"), radio("can")),
     mrzBox,
     canBox,
+    card.root,
     read,
     progress,
     result,
   );
   choose(wz.access);
   return section;
+}
+
+/// Whether a document is on the reader, as the core's reader watch says:
+/// "insert the document" until one is, and the read starts by itself when
+/// it arrives with the access key already typed. In demo mode the station
+/// puts the demo document on the virtual reader itself.
+function cardPrompt(
+  wz: Wizard,
+  read: HTMLButtonElement,
+): { root: HTMLElement; setKeyReady: (ready: boolean) => void; update: () => void } {
+  const root = el("p", { class: "card-prompt", "data-testid": "card-prompt", "aria-live": "polite" });
+  let keyReady = false;
+  const present = () => wz.demo || (readerBoard()?.readers.found.some((r) => r.card_present) ?? false);
+  const update = () => {
+    const onReader = present();
+    root.hidden = wz.demo;
+    root.dataset["card"] = onReader ? "present" : "absent";
+    root.textContent = t(onReader ? "doc.card_present" : "doc.insert_card");
+    if (!wz.busy) read.disabled = !(keyReady && onReader);
+  };
+  let before = present();
+  onReaders(root, () => {
+    const now = present();
+    update();
+    if (now && !before && !read.disabled) read.click();
+    before = now;
+  });
+  update();
+  return {
+    root,
+    setKeyReady: (ready) => {
+      keyReady = ready;
+      update();
+    },
+    update,
+  };
 }
 
 // --- Face --------------------------------------------------------------
