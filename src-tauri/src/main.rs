@@ -61,10 +61,15 @@ fn main() -> ExitCode {
             instance.serve(move || window::show_again(&handle))?;
             Ok(())
         })
-        .on_window_event(|window, event| {
-            if let tauri::WindowEvent::CloseRequested { .. } = event {
+        .manage(window::Placement::default())
+        .on_window_event(|window, event| match event {
+            tauri::WindowEvent::Moved(_) | tauri::WindowEvent::Resized(_) => {
+                window::track(window);
+            }
+            tauri::WindowEvent::CloseRequested { .. } | tauri::WindowEvent::Destroyed => {
                 window::remember(window);
             }
+            _ => {}
         })
         .invoke_handler(tauri::generate_handler![
             commands::device_status,

@@ -5,6 +5,7 @@
 //! core's; this applies them to the Tauri window.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use station::window_state::WindowState;
 use tauri::{AppHandle, Emitter, Manager, PhysicalPosition, PhysicalSize, Runtime, Window};
@@ -44,14 +45,17 @@ pub fn restore<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Saves the window's size, position and maximised state.
-pub fn remember<R: Runtime>(window: &Window<R>) {
-    if window.label() != MAIN {
-        return;
-    }
-    let Some(dir) = config_dir(window.app_handle()) else {
-        return;
-    };
+/// Where the main window is, as last seen, and how many moves were seen:
+/// kept up to date as it moves, and saved once it has stayed still a
+/// moment, so a window closed from outside (or an app killed) still
+/// comes back where it was.
+#[derive(Debug, Default)]
+pub struct Placement(Mutex<(Option<WindowState>, u64)>);
+
+/// How long the window stays still before its place is saved.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn placement<R: Runtime>(window: &Window<R>) -> Option<WindowState> {
     let state = (|| {
         let size = window.outer_size()?;
         let position = window.outer_position()?;
@@ -64,13 +68,75 @@ pub fn remember<R: Runtime>(window: &Window<R>) {
         })
     })();
     match state {
-        Ok(state) if state.is_plausible() => {
-            if let Err(e) = state.save(&dir) {
-                tracing::warn!("the window state was not saved: {e}");
-            }
+        Ok(state) if state.is_plausible() => Some(state),
+        Ok(state) => {
+            tracing::debug!("ignored, fits no screen: {state:?}");
+            None
         }
-        Ok(state) => tracing::warn!("not saved, fits no screen: {state:?}"),
-        Err(e) => tracing::warn!("the window state could not be read: {e}"),
+        Err(e) => {
+            tracing::debug!("the window's place could not be read: {e}");
+            None
+        }
+    }
+}
+
+/// Notes where the main window is now (it moved, was resized or
+/// maximised), and saves it once it stays there.
+pub fn track<R: Runtime>(window: &Window<R>) {
+    if window.label() != MAIN {
+        return;
+    }
+    let Some(state) = placement(window) else {
+        return;
+    };
+    let generation = {
+        let seen = window.state::<Placement>();
+        let Ok(mut last) = seen.0.lock() else {
+            return;
+        };
+        if last.0 == Some(state) {
+            return;
+        }
+        last.0 = Some(state);
+        last.1 += 1;
+        last.1
+    };
+    let window = window.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(SETTLE).await;
+        let still = window
+            .state::<Placement>()
+            .0
+            .lock()
+            .is_ok_and(|last| last.1 == generation);
+        if still {
+            save(&window, state);
+        }
+    });
+}
+
+fn save<R: Runtime>(window: &Window<R>, state: WindowState) {
+    let Some(dir) = config_dir(window.app_handle()) else {
+        return;
+    };
+    tracing::debug!(?state, "window state saved");
+    if let Err(e) = state.save(&dir) {
+        tracing::warn!("the window state was not saved: {e}");
+    }
+}
+
+/// Saves where the main window is as it closes.
+pub fn remember<R: Runtime>(window: &Window<R>) {
+    if window.label() != MAIN {
+        return;
+    }
+    let last = placement(window).or_else(|| {
+        let seen = window.state::<Placement>();
+        let last = seen.0.lock().ok().and_then(|s| s.0);
+        last
+    });
+    if let Some(state) = last {
+        save(window, state);
     }
 }
 
