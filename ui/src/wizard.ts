@@ -409,8 +409,10 @@ function livePreview(): {
   const box = el("div", { class: "face-box" });
   box.hidden = true;
   const hint = el("p", { class: "hint", "data-testid": "face-hint" }, t("face.starting"));
+  const turn = el("p", { class: "turn-prompt", "data-testid": "head-turn", "aria-live": "assertive" });
+  turn.hidden = true;
   const count = el("p", { class: "muted" });
-  const root = el("div", { class: "live", "aria-live": "polite" }, el("div", { class: "preview" }, img, box), hint, count);
+  const root = el("div", { class: "live", "aria-live": "polite" }, el("div", { class: "preview" }, img, box), turn, hint, count);
   let url: string | null = null;
   return {
     root,
@@ -431,6 +433,14 @@ function livePreview(): {
         box.style.height = `${bh * 100}%`;
       }
       hint.textContent = p.hint ? t(`quality.${p.hint}`) : t("face.hint_ok");
+      // The head-turn challenge, in large type: what to do now.
+      turn.hidden = !p.challenge;
+      if (p.challenge) {
+        const c = p.challenge;
+        turn.dataset["state"] = c.state;
+        turn.dataset["direction"] = c.direction;
+        turn.textContent = t(c.state === "turn" ? `face.turn.turn.${c.direction}` : `face.turn.${c.state}`);
+      }
       count.textContent = p.frames > 0 ? `${t("face.frame")} ${p.frame} / ${p.frames}` : `${t("face.frame")} ${p.frame}`;
     },
   };
@@ -457,6 +467,14 @@ function faceResult(r: FaceReport): HTMLElement {
       { class: "data" },
       el("dt", {}, t("face.liveness")),
       el("dd", { "data-testid": "liveness" }, `${t(`liveness.${r.liveness.decision}`)} (${r.liveness.score.toFixed(2)})`),
+      el("dt", {}, t("face.challenge")),
+      el(
+        "dd",
+        { "data-testid": "challenge-result", "data-state": r.challenge?.state ?? "none" },
+        r.challenge
+          ? `${t(r.challenge.state === "passed" ? "face.challenge.passed" : "face.challenge.failed")} — ${t(`face.direction.${r.challenge.direction}`)}, ${r.challenge.peak_yaw_deg.toFixed(0)}°`
+          : t("face.challenge_none"),
+      ),
       el("dt", {}, t("face.match")),
       el(
         "dd",
