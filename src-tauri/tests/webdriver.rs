@@ -368,7 +368,28 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         .await
         .unwrap();
     click(&client, "capture-face").await;
+    // The demo camera is asked for a head turn, and turns.
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=head-turn][data-state=turn]"),
+        60,
+    )
+    .await;
+    let direction = attr_of(&client, "head-turn", "data-direction")
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&client, "head-turn").await,
+        zh(&format!("face.turn.turn.{direction}"))
+    );
+    shot(&client, "08b-face-head-turn").await;
     wait_for(&client, Locator::Css(&css("face-result")), 120).await;
+    assert_eq!(
+        attr_of(&client, "challenge-result", "data-state")
+            .await
+            .as_deref(),
+        Some("passed")
+    );
     let frames: u32 = client
         .find(Locator::Css(&css("face-result")))
         .await
