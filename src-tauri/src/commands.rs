@@ -135,9 +135,9 @@ pub async fn capture_face(
     on_frame: Channel<InvokeResponseBody>,
 ) -> Answer<FaceReport> {
     // Preview frames travel as bytes (an ArrayBuffer in the window), not
-    // as JSON or base64.
-    let frames = move |jpeg: Vec<u8>| {
-        if let Err(e) = on_frame.send(InvokeResponseBody::Raw(jpeg)) {
+    // as JSON or base64: the capture time, then the JPEG.
+    let frames = move |image: station::enroll::PreviewImage| {
+        if let Err(e) = on_frame.send(InvokeResponseBody::Raw(image.into_message())) {
             tracing::debug!("preview frame not delivered: {e}");
         }
     };

@@ -35,6 +35,11 @@ interface Wizard {
   face: FaceReport | null;
   /// Preview frames the window received during the face capture.
   previewFrames: number;
+  /// Milliseconds from capture to display of each preview frame shown,
+  /// and the seconds from the first preview frame to the last: the
+  /// preview's latency and rate.
+  previewLatencies: number[];
+  previewSeconds: number;
   challenge: ChallengeText | null;
   voice: VoiceReport | null;
   sealed: SealedReport | null;
@@ -70,6 +75,8 @@ export function startEnrollment(desk: DeskState | null, home: () => void): void 
     document: null,
     face: null,
     previewFrames: 0,
+    previewLatencies: [],
+    previewSeconds: 0,
     challenge: null,
     voice: null,
     sealed: null,
@@ -400,9 +407,9 @@ function cardPrompt(
 
 /// The live preview: JPEG frames as they arrive (bytes, shown through blob
 /// URLs), with the face box and one hint from the analysis laid over them.
-function livePreview(): {
+function livePreview(shown: (latencyMs: number) => void): {
   root: HTMLElement;
-  frame: (jpeg: ArrayBuffer) => void;
+  frame: (message: ArrayBuffer) => void;
   progress: (p: FaceProgress) => void;
 } {
   const img = el("img", { alt: t("face.preview"), "data-testid": "face-preview" }) as HTMLImageElement;
@@ -416,9 +423,16 @@ function livePreview(): {
   let url: string | null = null;
   return {
     root,
-    frame: (jpeg) => {
-      const next = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
+    frame: (message) => {
+      // The capture time (Unix ms, little-endian f64), then the JPEG.
+      const captured = new DataView(message, 0, 8).getFloat64(0, true);
+      const next = URL.createObjectURL(new Blob([message.slice(8)], { type: "image/jpeg" }));
       img.src = next;
+      // Shown once decoded and painted; a frame replaced first never is.
+      img.decode().then(
+        () => requestAnimationFrame(() => shown(Date.now() - captured)),
+        () => {},
+      );
       if (url) URL.revokeObjectURL(url);
       url = next;
     },
@@ -490,6 +504,8 @@ function faceStep(wz: Wizard): HTMLElement {
   if (wz.face) {
     const shown = faceResult(wz.face);
     shown.dataset.previewFrames = String(wz.previewFrames);
+    shown.dataset.previewSeconds = wz.previewSeconds.toFixed(2);
+    shown.dataset.previewLatencies = wz.previewLatencies.map((ms) => ms.toFixed(0)).join(",");
     result.append(shown);
     return el("section", { class: "panel" }, el("h2", {}, t("step.face")), result);
   }
@@ -508,11 +524,15 @@ function faceStep(wz: Wizard): HTMLElement {
     start.disabled = true;
     wz.busy = true;
     result.replaceChildren();
-    const view = livePreview();
+    wz.previewLatencies = [];
+    const view = livePreview((ms) => wz.previewLatencies.push(ms));
     live.replaceChildren(view.root);
     wz.previewFrames = 0;
+    let first = 0;
     try {
       wz.face = await api.captureFace(wz.folder.trim() || null, view.progress, (jpeg) => {
+        if (wz.previewFrames === 0) first = performance.now();
+        else wz.previewSeconds = (performance.now() - first) / 1000;
         wz.previewFrames += 1;
         view.frame(jpeg);
       });

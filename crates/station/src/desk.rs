@@ -420,7 +420,7 @@ impl Desk {
         &self,
         folder: Option<String>,
         progress: impl FnMut(FaceProgress) + Send + 'static,
-        preview: impl FnMut(Vec<u8>) + Send + 'static,
+        preview: impl FnMut(crate::enroll::PreviewImage) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
         let source = match folder.as_deref().map(str::trim) {
             Some(dir) if !dir.is_empty() => FaceSource::Files(vec![dir.into()]),

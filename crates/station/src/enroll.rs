@@ -454,6 +454,46 @@ pub struct DocumentReport {
     pub millis: u64,
 }
 
+/// One preview frame for the window: the JPEG and when the camera
+/// delivered it, so the window can tell how late it shows it.
+#[derive(Clone)]
+pub struct PreviewImage {
+    pub jpeg: Vec<u8>,
+    /// When the capture thread received the frame, in Unix milliseconds.
+    pub captured_unix_ms: f64,
+}
+
+impl std::fmt::Debug for PreviewImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviewImage")
+            .field("jpeg", &self.jpeg.len())
+            .field("captured_unix_ms", &self.captured_unix_ms)
+            .finish()
+    }
+}
+
+impl PreviewImage {
+    fn captured(jpeg: Vec<u8>, at: std::time::Instant) -> Self {
+        let wall = std::time::SystemTime::now()
+            .checked_sub(at.elapsed())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        Self {
+            jpeg,
+            captured_unix_ms: wall.as_secs_f64() * 1e3,
+        }
+    }
+
+    /// The bytes the window receives: the capture time as a little-endian
+    /// `f64` of Unix milliseconds, then the JPEG.
+    pub fn into_message(self) -> Vec<u8> {
+        let mut message = Vec::with_capacity(8 + self.jpeg.len());
+        message.extend_from_slice(&self.captured_unix_ms.to_le_bytes());
+        message.extend_from_slice(&self.jpeg);
+        message
+    }
+}
+
 /// One analysed frame of the face step, for the preview: the frame, where
 /// the face is, and the one thing to correct first.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -677,7 +717,7 @@ impl Draft {
         models: Arc<Models>,
         source: FaceSource,
         progress: impl FnMut(FaceProgress) + Send + 'static,
-        preview: impl FnMut(Vec<u8>) + Send + 'static,
+        preview: impl FnMut(PreviewImage) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
         let chip = self
             .chip
@@ -1091,7 +1131,7 @@ fn capture_face(
     dg2: &[u8],
     challenge: Option<HeadTurnChallenge>,
     mut progress: impl FnMut(FaceProgress) + Send + 'static,
-    mut preview: impl FnMut(Vec<u8>) + Send + 'static,
+    mut preview: impl FnMut(PreviewImage) + Send + 'static,
 ) -> Result<FaceResult, Failure> {
     let portrait =
         Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
@@ -1109,7 +1149,8 @@ fn capture_face(
                 FaceSession::new(Arc::clone(analyzer), Some(reference), challenge.clone());
             let mut issues = BTreeMap::new();
             for (index, frame) in frames.into_iter().enumerate() {
-                preview(encode_jpeg(&frame)?.to_vec());
+                let jpeg = encode_jpeg(&frame)?.to_vec();
+                preview(PreviewImage::captured(jpeg, std::time::Instant::now()));
                 let (w, h) = (frame.width(), frame.height());
                 // Stills have no clock of their own: a camera's 15 frames a second.
                 let at = Duration::from_millis(index as u64 * 1000 / 15);
@@ -1169,7 +1210,7 @@ fn capture_face(
     let live = crate::live_face::LiveFace::start_with(
         open,
         capture,
-        move |frame| preview(frame.jpeg),
+        move |frame| preview(PreviewImage::captured(frame.jpeg, frame.captured)),
         move |update| {
             analysed += 1;
             let (w, h) = (update.analysis.width, update.analysis.height);
@@ -1423,7 +1464,11 @@ mod tests {
             // Preview frames are JPEGs of the camera's frames, as they came.
             let jpegs = jpegs.lock().unwrap();
             assert!(!jpegs.is_empty());
-            let first = image::load_from_memory(&jpegs[0]).unwrap();
+            let first = image::load_from_memory(&jpegs[0].jpeg).unwrap();
+            let message = jpegs[0].clone().into_message();
+            let sent = f64::from_le_bytes(message[..8].try_into().unwrap());
+            assert_eq!(sent, jpegs[0].captured_unix_ms);
+            assert_eq!(&message[8..], &jpegs[0].jpeg[..]);
             assert_eq!(
                 first.width(),
                 first.height(),
