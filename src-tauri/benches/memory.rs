@@ -12,15 +12,14 @@
 // A benchmark that cannot run fails loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod desk;
 #[path = "../tests/support/mod.rs"]
 mod support;
-mod desk;
 
 use std::time::Instant;
 
 use fantoccini::Client;
 use serde_json::json;
-use testbed::Service;
 
 const DIGITS: [&str; 10] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -71,10 +70,7 @@ fn report(label: &str, app: u32, web: &[u32], started: Instant) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    if ![Service::Display, Service::Pcscd, Service::PulseAudio]
-        .into_iter()
-        .all(testbed::require)
-    {
+    if !desk::bed_ready() {
         return;
     }
     let total: usize = std::env::var("STATION_BENCH_ENROLLMENTS")

@@ -10,13 +10,12 @@
 // A benchmark that cannot run fails loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod desk;
 #[path = "../tests/support/mod.rs"]
 mod support;
-mod desk;
 
 use fantoccini::{Client, Locator};
 use serde_json::json;
-use testbed::Service;
 
 /// Face captures measured, each in a new enrollment.
 const RUNS: usize = 3;
@@ -24,7 +23,13 @@ const RUNS: usize = 3;
 async fn click(client: &Client, testid: &str) {
     let css = format!("[data-testid={testid}]");
     desk::wait(client, &css).await;
-    client.find(Locator::Css(&css)).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css(&css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// One enrollment up to the face result; the preview's numbers as the
@@ -32,14 +37,20 @@ async fn click(client: &Client, testid: &str) {
 async fn capture(client: &Client) -> (f64, f64, Vec<f64>) {
     click(client, "new-enrollment").await;
     click(client, "access-can").await;
-    let can = client.find(Locator::Css("[data-testid=can]")).await.unwrap();
+    let can = client
+        .find(Locator::Css("[data-testid=can]"))
+        .await
+        .unwrap();
     can.send_keys(station::enroll::DEMO_CAN).await.unwrap();
     click(client, "read-chip").await;
     desk::wait(client, "[data-testid=document-result]").await;
     click(client, "next").await;
     click(client, "capture-face").await;
     desk::wait(client, "[data-testid=face-result]").await;
-    let result = client.find(Locator::Css("[data-testid=face-result]")).await.unwrap();
+    let result = client
+        .find(Locator::Css("[data-testid=face-result]"))
+        .await
+        .unwrap();
     let number = |v: Option<String>| v.unwrap_or_default().parse::<f64>().unwrap_or(0.0);
     let frames = number(result.attr("data-preview-frames").await.unwrap());
     let seconds = number(result.attr("data-preview-seconds").await.unwrap());
@@ -62,10 +73,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    if ![Service::Display, Service::Pcscd, Service::PulseAudio]
-        .into_iter()
-        .all(testbed::require)
-    {
+    if !desk::bed_ready() {
         return;
     }
     let data = tempfile::tempdir().unwrap();

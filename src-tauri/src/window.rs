@@ -130,11 +130,8 @@ pub fn remember<R: Runtime>(window: &Window<R>) {
     if window.label() != MAIN {
         return;
     }
-    let last = placement(window).or_else(|| {
-        let seen = window.state::<Placement>();
-        let last = seen.0.lock().ok().and_then(|s| s.0);
-        last
-    });
+    let last =
+        placement(window).or_else(|| window.state::<Placement>().0.lock().ok().and_then(|s| s.0));
     if let Some(state) = last {
         save(window, state);
     }

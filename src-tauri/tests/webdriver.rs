@@ -568,12 +568,19 @@ async fn attr_of(client: &Client, testid: &str, name: &str) -> Option<String> {
         .unwrap()
 }
 
-/// The clerk's document step, with the demo document's CAN typed.
+/// The clerk's document step, with the demo document's CAN typed and no
+/// document on the reader yet.
 async fn document_step_with_can(client: &Client) {
     click(client, "new-enrollment").await;
     wait_for(client, Locator::Css(&css("access-can")), 30).await;
     click(client, "access-can").await;
     fill(client, "can", station::enroll::DEMO_CAN).await;
+    wait_for(
+        client,
+        Locator::Css("[data-testid=card-prompt][data-card=absent]"),
+        10,
+    )
+    .await;
 }
 
 /// A station data folder with the platform key it seals to.
@@ -696,12 +703,6 @@ async fn the_window_follows_the_document_on_the_reader() {
     fill(&client, "login-password", &format!("{}\u{E007}", CLERK.1)).await;
     wait_for(&client, Locator::Css(&css("new-enrollment")), 30).await;
     document_step_with_can(&client).await;
-    wait_for(
-        &client,
-        Locator::Css("[data-testid=card-prompt][data-card=absent]"),
-        10,
-    )
-    .await;
     assert_eq!(text_of(&client, "card-prompt").await, zh("doc.insert_card"));
     let read = client.find(Locator::Css(&css("read-chip"))).await.unwrap();
     assert!(!read.is_enabled().await.unwrap());
@@ -717,12 +718,6 @@ async fn the_window_follows_the_document_on_the_reader() {
     click(&client, "cancel-enrollment").await;
     wait_for(&client, Locator::Css(&css("new-enrollment")), 30).await;
     document_step_with_can(&client).await;
-    wait_for(
-        &client,
-        Locator::Css("[data-testid=card-prompt][data-card=absent]"),
-        10,
-    )
-    .await;
     let pulled = DemoCard::insert(&["--remove-after-apdus", "25"]);
     let (cause, remedy) = problem(&client, "CARD_REMOVED", 60).await;
     let expected = station::Failure::new(station::Code::CardRemoved, "");

@@ -16,6 +16,14 @@ pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
 pub const CLERK: (&str, &str) = ("clerk.bench", "clerk-password-1");
 pub const SUPERVISOR: (&str, &str) = ("supervisor.bench", "supervisor-password-1");
 
+/// The display, the readers and the microphone the benchmarks need.
+pub fn bed_ready() -> bool {
+    use testbed::Service;
+    [Service::Display, Service::Pcscd, Service::PulseAudio]
+        .into_iter()
+        .all(testbed::require)
+}
+
 /// Calls one Tauri command from the page, as the window's `api.ts` does;
 /// `channels` names the arguments that are progress channels (their
 /// messages are dropped). A refusal fails the benchmark with the failure.
@@ -46,7 +54,11 @@ pub async fn demo_desk(data: &std::path::Path) -> (support::Driver, Client) {
     std::fs::create_dir_all(&station).unwrap();
     // A valid X25519 key nobody needs the secret of: packets are sealed,
     // never opened here.
-    std::fs::write(station.join("platform.pub"), format!("09{}", "00".repeat(31))).unwrap();
+    std::fs::write(
+        station.join("platform.pub"),
+        format!("09{}", "00".repeat(31)),
+    )
+    .unwrap();
     let (driver, port) = support::start_driver(data, &[("STATION_DEMO", "1")]);
     let client = support::connect(port).await;
     wait(&client, "[data-testid=admin-name]").await;
