@@ -733,3 +733,55 @@ async fn the_window_follows_the_document_on_the_reader() {
 
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_screen_follows_the_platform_going_away_and_coming_back() {
+    if !testbed::require(Service::Display) {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let station_dir = data.path().join("station");
+    let mut hub = testbed::hub::HubProcess::start(data.path(), false);
+    let registered = std::process::Command::new(sibling("station"))
+        .args(["register", "--hub", &hub.base(), "--token", &hub.token()])
+        .arg("--json")
+        .arg("--data-dir")
+        .arg(&station_dir)
+        .output()
+        .unwrap();
+    assert!(registered.status.success(), "{registered:?}");
+    let (_driver, port) = start_driver(data.path(), &[]);
+    let client = connect(port).await;
+    first_run(&client).await;
+
+    // The uplink runs in the app: the hub answers.
+    let online = Locator::Css("[data-testid=link-state][data-state=online]");
+    wait_for(&client, online, 30).await;
+    assert_eq!(text_of(&client, "link-hub").await, hub.base());
+    assert_ne!(
+        text_of(&client, "link-last-contact").await,
+        zh("link.never")
+    );
+    shot(&client, "live-06-home-online").await;
+
+    // The hub goes away and comes back; the screen follows by itself.
+    hub.kill();
+    let offline = Locator::Css("[data-testid=link-state][data-state=offline]");
+    wait_for(&client, offline, 40).await;
+    let (cause, remedy) = problem(&client, "PLATFORM_UNREACHABLE", 5).await;
+    let expected = station::Failure::new(station::Code::PlatformUnreachable, "");
+    assert_eq!((cause, remedy), (expected.zh.cause, expected.zh.remedy));
+    shot(&client, "live-07-home-offline").await;
+    hub.restart();
+    wait_for(&client, online, 40).await;
+    assert!(
+        client
+            .find_all(Locator::Css(
+                "[data-testid=link-panel] [data-testid=problem]"
+            ))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    client.close().await.unwrap();
+}

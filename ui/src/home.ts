@@ -10,7 +10,7 @@ import type { LinkStatus } from "./bindings/LinkStatus.js";
 import type { OutboxCounts } from "./bindings/OutboxCounts.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { onLink, onReaders } from "./live.js";
 import { replace, show, type Screen } from "./shell.js";
 import { startEnrollment } from "./wizard.js";
@@ -315,7 +315,7 @@ const LINK_LEVEL: Record<LinkStatus["state"], Level> = {
 
 function linkView(link: LinkStatus): HTMLElement[] {
   const contact = link.last_contact_unix_ms
-    ? new Date(link.last_contact_unix_ms).toLocaleString()
+    ? new Date(link.last_contact_unix_ms).toLocaleString(lang())
     : t("link.never");
   return [
     el(
