@@ -348,6 +348,8 @@ function documentStep(wz: Wizard): HTMLElement {
       wz.busy = false;
       progress.replaceChildren();
       replace(result, failureView(e));
+      // The cause and remedy may sit below the fold of a counter screen.
+      result.scrollIntoView({ block: "nearest" });
       card.update();
     }
   });
