@@ -41,6 +41,18 @@ pub async fn device_status(state: State<'_, AppState>) -> Answer<DoctorReport> {
     Ok(station::doctor::run(&state.paths, &DoctorOptions::default()).await)
 }
 
+/// The platform link now; changes arrive as `link-status` events.
+#[tauri::command]
+pub fn link_status(state: State<'_, AppState>) -> station::link::LinkStatus {
+    state.desk.link_status()
+}
+
+/// The readers now; changes arrive as `reader-board` events.
+#[tauri::command]
+pub fn reader_board(state: State<'_, AppState>) -> station::card::watch::ReaderBoard {
+    state.desk.reader_board()
+}
+
 #[tauri::command]
 pub async fn desk_state(state: State<'_, AppState>) -> Answer<DeskState> {
     state.desk.state().await
@@ -123,9 +135,9 @@ pub async fn capture_face(
     on_frame: Channel<InvokeResponseBody>,
 ) -> Answer<FaceReport> {
     // Preview frames travel as bytes (an ArrayBuffer in the window), not
-    // as JSON or base64.
-    let frames = move |jpeg: Vec<u8>| {
-        if let Err(e) = on_frame.send(InvokeResponseBody::Raw(jpeg)) {
+    // as JSON or base64: the capture time, then the JPEG.
+    let frames = move |image: station::enroll::PreviewImage| {
+        if let Err(e) = on_frame.send(InvokeResponseBody::Raw(image.into_message())) {
             tracing::debug!("preview frame not delivered: {e}");
         }
     };

@@ -7,6 +7,8 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod events;
+mod window;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,18 @@ fn main() -> ExitCode {
     // stand in for hardware (`--demo` or STATION_DEMO=1).
     let demo = std::env::args().any(|a| a == "--demo")
         || std::env::var("STATION_DEMO").is_ok_and(|v| v == "1");
+    // One window per station: a later start hands over to it and ends.
+    let instance = match station::instance::start(&paths) {
+        Ok(station::instance::Start::First(instance)) => instance,
+        Ok(station::instance::Start::HandedOver) => {
+            eprintln!("the station's window is already open; it was brought to the front");
+            return ExitCode::SUCCESS;
+        }
+        Err(failure) => {
+            eprintln!("{failure}");
+            return ExitCode::FAILURE;
+        }
+    };
     let desk = match tauri::async_runtime::block_on(station::desk::Desk::open(paths.clone(), demo))
     {
         Ok(desk) => desk,
@@ -40,6 +54,23 @@ fn main() -> ExitCode {
     };
     let app = tauri::Builder::default()
         .manage(commands::AppState { paths, desk })
+        .setup(move |app| {
+            events::start(app.handle());
+            window::restore(app.handle());
+            let handle = app.handle().clone();
+            instance.serve(move || window::show_again(&handle))?;
+            Ok(())
+        })
+        .manage(window::Placement::default())
+        .on_window_event(|window, event| match event {
+            tauri::WindowEvent::Moved(_) | tauri::WindowEvent::Resized(_) => {
+                window::track(window);
+            }
+            tauri::WindowEvent::CloseRequested { .. } | tauri::WindowEvent::Destroyed => {
+                window::remember(window);
+            }
+            _ => {}
+        })
         .invoke_handler(tauri::generate_handler![
             commands::device_status,
             commands::desk_state,
@@ -57,6 +88,8 @@ fn main() -> ExitCode {
             commands::capture_voice,
             commands::submit_enrollment,
             commands::review,
+            commands::link_status,
+            commands::reader_board,
         ])
         .run(tauri::generate_context!());
     match app {

@@ -368,7 +368,28 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         .await
         .unwrap();
     click(&client, "capture-face").await;
+    // The demo camera is asked for a head turn, and turns.
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=head-turn][data-state=turn]"),
+        60,
+    )
+    .await;
+    let direction = attr_of(&client, "head-turn", "data-direction")
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&client, "head-turn").await,
+        zh(&format!("face.turn.turn.{direction}"))
+    );
+    shot(&client, "08b-face-head-turn").await;
     wait_for(&client, Locator::Css(&css("face-result")), 120).await;
+    assert_eq!(
+        attr_of(&client, "challenge-result", "data-state")
+            .await
+            .as_deref(),
+        Some("passed")
+    );
     let frames: u32 = client
         .find(Locator::Css(&css("face-result")))
         .await
@@ -478,5 +499,289 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     assert_eq!(text_of(&client, "count-queued").await, "1");
     shot(&client, "15-queue").await;
 
+    client.close().await.unwrap();
+}
+
+// --- live parts: the reader watch, the single instance, the window state ---
+
+/// A binary built beside the app (`cargo test --workspace` builds them all).
+fn sibling(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_enrollment-station")).with_file_name(name)
+}
+
+/// The demo document's chip in the first vpcd reader, served by `station
+/// card simulate` until dropped (then pcscd sees the card leave).
+struct DemoCard(std::process::Child);
+
+impl DemoCard {
+    fn insert(extra: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut child = std::process::Command::new(sibling("station"))
+            .args(["card", "simulate", "--json", "--profile"])
+            .arg(repo.join("testdata/documents/demo"))
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Its first line says the card is in.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("serving"), "{line}");
+        Self(child)
+    }
+}
+
+impl Drop for DemoCard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A text of the window's default language.
+fn zh(key: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/public/locales/zh-CN.json");
+    let texts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    texts[key].as_str().unwrap().to_owned()
+}
+
+/// Waits until the home screen lists `reader` with `state` (a locale key).
+async fn reader_shows(client: &Client, reader: &str, state: &str) {
+    let xpath = format!(
+        "//*[@data-testid='readers-item' and contains(., '{reader}') and contains(., '{}')]",
+        zh(state)
+    );
+    wait_for(client, Locator::XPath(&xpath), 20).await;
+}
+
+async fn attr_of(client: &Client, testid: &str, name: &str) -> Option<String> {
+    client
+        .find(Locator::Css(&css(testid)))
+        .await
+        .unwrap()
+        .attr(name)
+        .await
+        .unwrap()
+}
+
+/// The clerk's document step, with the demo document's CAN typed and no
+/// document on the reader yet.
+async fn document_step_with_can(client: &Client) {
+    click(client, "new-enrollment").await;
+    wait_for(client, Locator::Css(&css("access-can")), 30).await;
+    click(client, "access-can").await;
+    fill(client, "can", station::enroll::DEMO_CAN).await;
+    wait_for(
+        client,
+        Locator::Css("[data-testid=card-prompt][data-card=absent]"),
+        10,
+    )
+    .await;
+}
+
+/// A station data folder with the platform key it seals to.
+fn station_folder(data: &std::path::Path) -> PathBuf {
+    let station_dir = data.join("station");
+    std::fs::create_dir_all(&station_dir).unwrap();
+    std::fs::write(
+        station_dir.join("platform.pub"),
+        format!("09{}", "00".repeat(31)),
+    )
+    .unwrap();
+    station_dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_hands_over_and_the_window_comes_back_where_it_was() {
+    if !testbed::require(Service::Display) {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let station_dir = station_folder(data.path());
+    // Where the window was when the app last closed.
+    let config = data.path().join("xdg-config/org.enrollment-station.app");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("window-state.json"),
+        r#"{"width": 1100, "height": 760, "x": 30, "y": 20, "maximized": false}"#,
+    )
+    .unwrap();
+    let (_driver, port) = start_driver(data.path(), &[]);
+    let client = connect(port).await;
+    first_run(&client).await;
+
+    // The saved window state was restored.
+    let (x, y, width, height) = client.get_window_rect().await.unwrap();
+    assert_eq!((width, height), (1100, 760));
+    assert_eq!((x, y), (30, 20));
+
+    // Not registered: the home screen says so, with the catalogue's remedy.
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=link-state][data-state=not_registered]"),
+        20,
+    )
+    .await;
+    let (cause, _) = problem(&client, "NOT_REGISTERED", 5).await;
+    assert_eq!(
+        cause,
+        station::Failure::new(station::Code::NotRegistered, "")
+            .zh
+            .cause
+    );
+    shot(&client, "live-01-home-not-registered").await;
+
+    // A second start hands over to this window and ends at once.
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_enrollment-station"))
+        .env("STATION_DATA_DIR", &station_dir)
+        .env("XDG_CONFIG_HOME", data.path().join("xdg-config"))
+        .output();
+    let second = tokio::time::timeout(Duration::from_secs(30), second)
+        .await
+        .expect("the second start ended")
+        .unwrap();
+    assert!(second.status.success(), "{second:?}");
+    wait_for(&client, Locator::Css("body[data-shown-again='1']"), 10).await;
+
+    // Moved and resized: once it stays there, the next start will find it
+    // there (saved without waiting for a close, which a killed app never
+    // gets to).
+    client.set_window_rect(70, 50, 1180, 790).await.unwrap();
+    let saved = config.join("window-state.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&saved).unwrap_or_default();
+        if text.contains("1180") {
+            let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(state["width"], 1180, "{state}");
+            assert_eq!(state["height"], 790, "{state}");
+            assert_eq!(
+                (state["x"].clone(), state["y"].clone()),
+                (70.into(), 50.into())
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not saved: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_follows_the_document_on_the_reader() {
+    if !bed_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    station_folder(data.path());
+    let (_driver, port) = start_driver(data.path(), &[]);
+    let client = connect(port).await;
+    first_run(&client).await;
+
+    // The card goes in and out; the device list follows without a refresh.
+    let reader = "Virtual PCD 00 00";
+    reader_shows(&client, reader, "reader.no_card").await;
+    let card = DemoCard::insert(&[]);
+    reader_shows(&client, reader, "reader.card_present").await;
+    shot(&client, "live-02-home-card-present").await;
+    drop(card);
+    reader_shows(&client, reader, "reader.no_card").await;
+
+    // The clerk's document step waits for the document and reads it when
+    // it arrives.
+    fill(&client, "staff-name", CLERK.0).await;
+    fill(&client, "staff-password", CLERK.1).await;
+    click(&client, "staff-add").await;
+    wait_for(&client, Locator::Css(&css("staff-added")), 10).await;
+    click(&client, "sign-out").await;
+    wait_for(&client, Locator::Css(&css("login-name")), 10).await;
+    fill(&client, "login-name", CLERK.0).await;
+    fill(&client, "login-password", &format!("{}\u{E007}", CLERK.1)).await;
+    wait_for(&client, Locator::Css(&css("new-enrollment")), 30).await;
+    document_step_with_can(&client).await;
+    assert_eq!(text_of(&client, "card-prompt").await, zh("doc.insert_card"));
+    let read = client.find(Locator::Css(&css("read-chip"))).await.unwrap();
+    assert!(!read.is_enabled().await.unwrap());
+    shot(&client, "live-03-insert-document").await;
+    let card = DemoCard::insert(&[]);
+    wait_for(&client, Locator::Css(&css("document-result")), 60).await;
+    assert_eq!(text_of(&client, "doc.document_number").await, "L898902C3");
+    shot(&client, "live-04-read-on-arrival").await;
+    drop(card);
+
+    // A document pulled out half way through the read: the catalogue's
+    // cause and remedy.
+    click(&client, "cancel-enrollment").await;
+    wait_for(&client, Locator::Css(&css("new-enrollment")), 30).await;
+    document_step_with_can(&client).await;
+    let pulled = DemoCard::insert(&["--remove-after-apdus", "25"]);
+    let (cause, remedy) = problem(&client, "CARD_REMOVED", 60).await;
+    let expected = station::Failure::new(station::Code::CardRemoved, "");
+    assert_eq!((cause, remedy), (expected.zh.cause, expected.zh.remedy));
+    assert_eq!(
+        attr_of(&client, "card-prompt", "data-card")
+            .await
+            .as_deref(),
+        Some("absent")
+    );
+    shot(&client, "live-05-card-pulled").await;
+    drop(pulled);
+
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_screen_follows_the_platform_going_away_and_coming_back() {
+    if !testbed::require(Service::Display) {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let station_dir = data.path().join("station");
+    let mut hub = testbed::hub::HubProcess::start(data.path(), false);
+    let registered = std::process::Command::new(sibling("station"))
+        .args(["register", "--hub", &hub.base(), "--token", &hub.token()])
+        .arg("--json")
+        .arg("--data-dir")
+        .arg(&station_dir)
+        .output()
+        .unwrap();
+    assert!(registered.status.success(), "{registered:?}");
+    let (_driver, port) = start_driver(data.path(), &[]);
+    let client = connect(port).await;
+    first_run(&client).await;
+
+    // The uplink runs in the app: the hub answers.
+    let online = Locator::Css("[data-testid=link-state][data-state=online]");
+    wait_for(&client, online, 30).await;
+    assert_eq!(text_of(&client, "link-hub").await, hub.base());
+    assert_ne!(
+        text_of(&client, "link-last-contact").await,
+        zh("link.never")
+    );
+    shot(&client, "live-06-home-online").await;
+
+    // The hub goes away and comes back; the screen follows by itself.
+    hub.kill();
+    let offline = Locator::Css("[data-testid=link-state][data-state=offline]");
+    wait_for(&client, offline, 40).await;
+    let (cause, remedy) = problem(&client, "PLATFORM_UNREACHABLE", 5).await;
+    let expected = station::Failure::new(station::Code::PlatformUnreachable, "");
+    assert_eq!((cause, remedy), (expected.zh.cause, expected.zh.remedy));
+    shot(&client, "live-07-home-offline").await;
+    hub.restart();
+    wait_for(&client, online, 40).await;
+    assert!(
+        client
+            .find_all(Locator::Css(
+                "[data-testid=link-panel] [data-testid=problem]"
+            ))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     client.close().await.unwrap();
 }

@@ -11,6 +11,8 @@ import type { DoctorReport } from "./bindings/DoctorReport.js";
 import type { DocumentReport } from "./bindings/DocumentReport.js";
 import type { FaceProgress } from "./bindings/FaceProgress.js";
 import type { FaceReport } from "./bindings/FaceReport.js";
+import type { LinkStatus } from "./bindings/LinkStatus.js";
+import type { ReaderBoard } from "./bindings/ReaderBoard.js";
 import type { Failure } from "./bindings/Failure.js";
 import type { MrzCheck } from "./bindings/MrzCheck.js";
 import type { MrzFields } from "./bindings/MrzFields.js";
@@ -30,10 +32,20 @@ interface TauriGlobal {
     invoke<T>(cmd: string, args?: Record<string, unknown>): Promise<T>;
     Channel: new <T>() => TauriChannel<T>;
   };
+  event: {
+    listen<T>(event: string, handler: (e: { payload: T }) => void): Promise<() => void>;
+  };
 }
 
 function core(): TauriGlobal["core"] {
   return (window as unknown as { __TAURI__: TauriGlobal }).__TAURI__.core;
+}
+
+/// Calls `handler` with every `event` the app emits.
+export function listen<T>(event: string, handler: (payload: T) => void): Promise<() => void> {
+  return (window as unknown as { __TAURI__: TauriGlobal }).__TAURI__.event.listen<T>(event, (e) =>
+    handler(e.payload),
+  );
 }
 
 function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -55,6 +67,8 @@ export function asFailure(e: unknown): Failure | null {
 export const api = {
   deviceStatus: () => call<DoctorReport>("device_status"),
   deskState: () => call<DeskState>("desk_state"),
+  linkStatus: () => call<LinkStatus>("link_status"),
+  readerBoard: () => call<ReaderBoard>("reader_board"),
   createAdministrator: (name: string, password: string) =>
     call<StaffMember>("create_administrator", { name, password }),
   signIn: (name: string, password: string) => call<StaffMember>("sign_in", { name, password }),

@@ -6,10 +6,12 @@ import type { Check } from "./bindings/Check.js";
 import type { DeskState } from "./bindings/DeskState.js";
 import type { DoctorReport } from "./bindings/DoctorReport.js";
 import type { Level } from "./bindings/Level.js";
+import type { LinkStatus } from "./bindings/LinkStatus.js";
+import type { OutboxCounts } from "./bindings/OutboxCounts.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
-import type { QueueView } from "./bindings/QueueView.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
+import { onLink, onReaders } from "./live.js";
 import { replace, show, type Screen } from "./shell.js";
 import { startEnrollment } from "./wizard.js";
 
@@ -248,6 +250,12 @@ function devicesPanel(): HTMLElement {
   refresh.addEventListener("click", () => void load());
   if (lastReport) body.replaceChildren(...devicesList(lastReport));
   else void load();
+  // Readers and cards change as they are plugged in: the core says so.
+  onReaders(body, (board) => {
+    if (!lastReport) return;
+    lastReport = { ...lastReport, readers: board.readers };
+    replace(body, ...devicesList(lastReport));
+  });
   return el(
     "section",
     { class: "panel", "aria-labelledby": "devices-title" },
@@ -261,8 +269,7 @@ function devicesPanel(): HTMLElement {
   );
 }
 
-function countsView(view: QueueView): HTMLElement {
-  const c = view.counts;
+function countsView(c: OutboxCounts): HTMLElement {
   return el(
     "dl",
     { class: "counts", "data-testid": "queue-counts" },
@@ -278,13 +285,69 @@ function queuePanel(): HTMLElement {
   const open = button("queue.open", { "data-testid": "open-queue" });
   open.addEventListener("click", () => show(queueScreen()));
   api.queue().then(
-    (view) => replace(body, countsView(view)),
+    (view) => replace(body, countsView(view.counts)),
     (e) => replace(body, failureView(e)),
   );
+  // While the uplink runs its counts are the newest.
+  onLink(body, (link) => {
+    if (uplinkRuns(link)) replace(body, countsView(link.counts));
+  });
   return el(
     "section",
     { class: "panel" },
     el("div", { class: "panel-head" }, el("h2", {}, t("queue.title")), open),
+    body,
+  );
+}
+
+function uplinkRuns(link: LinkStatus): boolean {
+  return link.state !== "not_registered" && link.state !== "stopped";
+}
+
+const LINK_LEVEL: Record<LinkStatus["state"], Level> = {
+  not_registered: "warning",
+  connecting: "warning",
+  online: "ok",
+  degraded: "warning",
+  offline: "error",
+  stopped: "error",
+};
+
+function linkView(link: LinkStatus): HTMLElement[] {
+  const contact = link.last_contact_unix_ms
+    ? new Date(link.last_contact_unix_ms).toLocaleString(lang())
+    : t("link.never");
+  return [
+    el(
+      "p",
+      { class: "summary" },
+      el(
+        "span",
+        { class: `pill ${LINK_LEVEL[link.state]}`, "data-testid": "link-state", "data-state": link.state },
+        t(`link.state.${link.state}`),
+      ),
+      ...(link.uploading ? [" ", el("span", { class: "muted", "data-testid": "link-uploading" }, t("link.uploading"))] : []),
+    ),
+    el(
+      "dl",
+      { class: "data" },
+      el("dt", {}, t("link.platform")),
+      el("dd", { "data-testid": "link-hub" }, link.hub_url ?? t("platform.not_configured")),
+      el("dt", {}, t("link.last_contact")),
+      el("dd", { "data-testid": "link-last-contact" }, contact),
+    ),
+    ...(link.problem && link.state !== "online" ? [problemView(link.problem)] : []),
+  ];
+}
+
+/// The platform link as the uplink sees it, updated as it changes.
+function linkPanel(): HTMLElement {
+  const body = el("div", { "aria-live": "polite" }, el("p", { class: "muted" }, t("link.starting")));
+  onLink(body, (link) => replace(body, ...linkView(link)));
+  return el(
+    "section",
+    { class: "panel", "data-testid": "link-panel", "aria-labelledby": "link-title" },
+    el("div", { class: "panel-head" }, el("h2", { id: "link-title" }, t("link.title"))),
     body,
   );
 }
@@ -345,7 +408,7 @@ export function homeScreen(): Screen {
         parts.push(el("section", { class: "panel" }, start, errors));
       }
       if (who?.role === "administrator") parts.push(staffPanel());
-      parts.push(queuePanel(), devicesPanel());
+      parts.push(linkPanel(), queuePanel(), devicesPanel());
       return el("div", { class: "stack" }, ...parts);
     },
     next: () => (document.querySelector<HTMLButtonElement>("[data-testid=new-enrollment]"))?.click(),
@@ -362,7 +425,7 @@ export function queueScreen(): Screen {
         (view) =>
           replace(
             body,
-            countsView(view),
+            countsView(view.counts),
             view.packets.length
               ? el(
                   "table",

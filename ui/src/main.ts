@@ -4,6 +4,7 @@
 
 import { route, updateUserBar } from "./home.js";
 import { lang, savedLang, setLang, t } from "./i18n.js";
+import { startLive } from "./live.js";
 import { installKeys, rerender } from "./shell.js";
 
 async function start(): Promise<void> {
@@ -20,6 +21,7 @@ async function start(): Promise<void> {
     rerender();
   });
   installKeys();
+  await startLive();
   await route();
 }
 

@@ -16,6 +16,7 @@ import type { Verification } from "./bindings/Verification.js";
 import type { VoiceReport } from "./bindings/VoiceReport.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { t } from "./i18n.js";
+import { onReaders, readerBoard } from "./live.js";
 import { openDialog, replace, show, type Screen } from "./shell.js";
 
 type Step = "document" | "face" | "voice" | "review" | "done";
@@ -34,6 +35,11 @@ interface Wizard {
   face: FaceReport | null;
   /// Preview frames the window received during the face capture.
   previewFrames: number;
+  /// Milliseconds from capture to display of each preview frame shown,
+  /// and the seconds from the first preview frame to the last: the
+  /// preview's latency and rate.
+  previewLatencies: number[];
+  previewSeconds: number;
   challenge: ChallengeText | null;
   voice: VoiceReport | null;
   sealed: SealedReport | null;
@@ -69,6 +75,8 @@ export function startEnrollment(desk: DeskState | null, home: () => void): void 
     document: null,
     face: null,
     previewFrames: 0,
+    previewLatencies: [],
+    previewSeconds: 0,
     challenge: null,
     voice: null,
     sealed: null,
@@ -243,6 +251,8 @@ function documentStep(wz: Wizard): HTMLElement {
     );
   }
   const read = button("doc.read", { class: "primary", "data-testid": "read-chip" });
+  const card = cardPrompt(wz, read);
+  const setKeyReady = card.setKeyReady;
   const mrzBox = el("div", { class: "mrz-grid" });
   const states = new Map<string, HTMLElement>();
   const refreshCheck = async () => {
@@ -255,7 +265,7 @@ function documentStep(wz: Wizard): HTMLElement {
         label.dataset["state"] = state;
       }
     }
-    if (wz.access === "mrz") read.disabled = !check.complete;
+    if (wz.access === "mrz") setKeyReady(check.complete);
   };
   for (const row of MRZ_ROWS) {
     const value = field(`mrz.${row.value}`, {
@@ -295,7 +305,7 @@ function documentStep(wz: Wizard): HTMLElement {
   });
   can.input.addEventListener("input", () => {
     wz.can = can.input.value;
-    if (wz.access === "can") read.disabled = !/^\d{6}$/.test(wz.can);
+    if (wz.access === "can") setKeyReady(/^\d{6}$/.test(wz.can));
   });
   const canBox = el(
     "div",
@@ -307,7 +317,7 @@ function documentStep(wz: Wizard): HTMLElement {
     wz.access = kind;
     mrzBox.hidden = kind !== "mrz";
     canBox.hidden = kind !== "can";
-    if (kind === "can") read.disabled = !/^\d{6}$/.test(wz.can);
+    if (kind === "can") setKeyReady(/^\d{6}$/.test(wz.can));
     else void refreshCheck();
   };
   const radio = (kind: "mrz" | "can") => {
@@ -338,7 +348,9 @@ function documentStep(wz: Wizard): HTMLElement {
       wz.busy = false;
       progress.replaceChildren();
       replace(result, failureView(e));
-      read.disabled = false;
+      // The cause and remedy may sit below the fold of a counter screen.
+      result.scrollIntoView({ block: "nearest" });
+      card.update();
     }
   });
   const section = el(
@@ -348,6 +360,7 @@ function documentStep(wz: Wizard): HTMLElement {
     el("div", { class: "choices", role: "radiogroup" }, radio("mrz"), radio("can")),
     mrzBox,
     canBox,
+    card.root,
     read,
     progress,
     result,
@@ -356,27 +369,72 @@ function documentStep(wz: Wizard): HTMLElement {
   return section;
 }
 
+/// Whether a document is on the reader, as the core's reader watch says:
+/// "insert the document" until one is, and the read starts by itself when
+/// it arrives with the access key already typed. In demo mode the station
+/// puts the demo document on the virtual reader itself.
+function cardPrompt(
+  wz: Wizard,
+  read: HTMLButtonElement,
+): { root: HTMLElement; setKeyReady: (ready: boolean) => void; update: () => void } {
+  const root = el("p", { class: "card-prompt", "data-testid": "card-prompt", "aria-live": "polite" });
+  let keyReady = false;
+  const present = () => wz.demo || (readerBoard()?.readers.found.some((r) => r.card_present) ?? false);
+  const update = () => {
+    const onReader = present();
+    root.hidden = wz.demo;
+    root.dataset["card"] = onReader ? "present" : "absent";
+    root.textContent = t(onReader ? "doc.card_present" : "doc.insert_card");
+    if (!wz.busy) read.disabled = !(keyReady && onReader);
+  };
+  let before = present();
+  onReaders(root, () => {
+    const now = present();
+    update();
+    if (now && !before && !read.disabled) read.click();
+    before = now;
+  });
+  update();
+  return {
+    root,
+    setKeyReady: (ready) => {
+      keyReady = ready;
+      update();
+    },
+    update,
+  };
+}
+
 // --- Face --------------------------------------------------------------
 
 /// The live preview: JPEG frames as they arrive (bytes, shown through blob
 /// URLs), with the face box and one hint from the analysis laid over them.
-function livePreview(): {
+function livePreview(shown: (latencyMs: number) => void): {
   root: HTMLElement;
-  frame: (jpeg: ArrayBuffer) => void;
+  frame: (message: ArrayBuffer) => void;
   progress: (p: FaceProgress) => void;
 } {
   const img = el("img", { alt: t("face.preview"), "data-testid": "face-preview" }) as HTMLImageElement;
   const box = el("div", { class: "face-box" });
   box.hidden = true;
   const hint = el("p", { class: "hint", "data-testid": "face-hint" }, t("face.starting"));
+  const turn = el("p", { class: "turn-prompt", "data-testid": "head-turn", "aria-live": "assertive" });
+  turn.hidden = true;
   const count = el("p", { class: "muted" });
-  const root = el("div", { class: "live", "aria-live": "polite" }, el("div", { class: "preview" }, img, box), hint, count);
+  const root = el("div", { class: "live", "aria-live": "polite" }, el("div", { class: "preview" }, img, box), turn, hint, count);
   let url: string | null = null;
   return {
     root,
-    frame: (jpeg) => {
-      const next = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
+    frame: (message) => {
+      // The capture time (Unix ms, little-endian f64), then the JPEG.
+      const captured = new DataView(message, 0, 8).getFloat64(0, true);
+      const next = URL.createObjectURL(new Blob([message.slice(8)], { type: "image/jpeg" }));
       img.src = next;
+      // Shown once decoded and painted; a frame replaced first never is.
+      img.decode().then(
+        () => requestAnimationFrame(() => shown(Date.now() - captured)),
+        () => {},
+      );
       if (url) URL.revokeObjectURL(url);
       url = next;
     },
@@ -391,6 +449,14 @@ function livePreview(): {
         box.style.height = `${bh * 100}%`;
       }
       hint.textContent = p.hint ? t(`quality.${p.hint}`) : t("face.hint_ok");
+      // The head-turn challenge, in large type: what to do now.
+      turn.hidden = !p.challenge;
+      if (p.challenge) {
+        const c = p.challenge;
+        turn.dataset["state"] = c.state;
+        turn.dataset["direction"] = c.direction;
+        turn.textContent = t(c.state === "turn" ? `face.turn.turn.${c.direction}` : `face.turn.${c.state}`);
+      }
       count.textContent = p.frames > 0 ? `${t("face.frame")} ${p.frame} / ${p.frames}` : `${t("face.frame")} ${p.frame}`;
     },
   };
@@ -417,6 +483,14 @@ function faceResult(r: FaceReport): HTMLElement {
       { class: "data" },
       el("dt", {}, t("face.liveness")),
       el("dd", { "data-testid": "liveness" }, `${t(`liveness.${r.liveness.decision}`)} (${r.liveness.score.toFixed(2)})`),
+      el("dt", {}, t("face.challenge")),
+      el(
+        "dd",
+        { "data-testid": "challenge-result", "data-state": r.challenge?.state ?? "none" },
+        r.challenge
+          ? `${t(r.challenge.state === "passed" ? "face.challenge.passed" : "face.challenge.failed")} — ${t(`face.direction.${r.challenge.direction}`)}, ${r.challenge.peak_yaw_deg.toFixed(0)}°`
+          : t("face.challenge_none"),
+      ),
       el("dt", {}, t("face.match")),
       el(
         "dd",
@@ -432,6 +506,8 @@ function faceStep(wz: Wizard): HTMLElement {
   if (wz.face) {
     const shown = faceResult(wz.face);
     shown.dataset.previewFrames = String(wz.previewFrames);
+    shown.dataset.previewSeconds = wz.previewSeconds.toFixed(2);
+    shown.dataset.previewLatencies = wz.previewLatencies.map((ms) => ms.toFixed(0)).join(",");
     result.append(shown);
     return el("section", { class: "panel" }, el("h2", {}, t("step.face")), result);
   }
@@ -450,11 +526,15 @@ function faceStep(wz: Wizard): HTMLElement {
     start.disabled = true;
     wz.busy = true;
     result.replaceChildren();
-    const view = livePreview();
+    wz.previewLatencies = [];
+    const view = livePreview((ms) => wz.previewLatencies.push(ms));
     live.replaceChildren(view.root);
     wz.previewFrames = 0;
+    let first = 0;
     try {
       wz.face = await api.captureFace(wz.folder.trim() || null, view.progress, (jpeg) => {
+        if (wz.previewFrames === 0) first = performance.now();
+        else wz.previewSeconds = (performance.now() - first) / 1000;
         wz.previewFrames += 1;
         view.frame(jpeg);
       });

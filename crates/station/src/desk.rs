@@ -8,22 +8,25 @@
 //! functions; progress goes to the callbacks given.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use store::{Role, Session, Store};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Mutex, OnceCell, watch};
 use ts_rs::TS;
 use zeroize::Zeroizing;
 
 use crate::accounts::{open_store, sign_in, store_failure};
 use crate::card::read::{ChipProgress, parse_access_key};
+use crate::card::watch::ReaderBoard;
 use crate::enroll::{
     ChallengeText, ChipOrder, DEMO_CAN, DocumentReport, Draft, FaceProgress, FaceReport,
     FaceSource, Models, SealedReport, Sealing, VoiceReport, same_user, vpcd_reader,
 };
 use crate::failure::{Code, Failure};
 use crate::identity;
+use crate::link::{self, LinkStatus};
 use crate::paths::{StationPaths, demo_data_dir};
 use crate::queue::{QueueView, queue_view};
 use crate::voice::VoiceSource;
@@ -145,6 +148,12 @@ pub struct Desk {
     models: OnceCell<Arc<Models>>,
     session: Mutex<Option<Session>>,
     draft: Mutex<Option<Draft>>,
+    /// The platform link, while [`Desk::run_uplink`] runs.
+    link: watch::Sender<LinkStatus>,
+    /// The readers, while [`Desk::watch_readers`] runs.
+    readers: Arc<watch::Sender<ReaderBoard>>,
+    /// Set at close: background work ends.
+    closing: Arc<AtomicBool>,
 }
 
 fn not_signed_in() -> Failure {
@@ -166,7 +175,50 @@ impl Desk {
             models: OnceCell::new(),
             session: Mutex::new(None),
             draft: Mutex::new(None),
+            link: watch::Sender::new(LinkStatus::starting()),
+            readers: Arc::new(watch::Sender::new(ReaderBoard::default())),
+            closing: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Watches the readers and their cards until the desk closes; every
+    /// change reaches [`Desk::subscribe_readers`]'s receivers.
+    pub async fn watch_readers(&self) {
+        let board = self.readers.clone();
+        let closing = self.closing.clone();
+        let watched =
+            tokio::task::spawn_blocking(move || crate::card::watch::run(&board, &closing)).await;
+        if let Err(e) = watched {
+            tracing::error!("the reader watch ended: {e}");
+        }
+    }
+
+    pub fn reader_board(&self) -> ReaderBoard {
+        self.readers.borrow().clone()
+    }
+
+    pub fn subscribe_readers(&self) -> watch::Receiver<ReaderBoard> {
+        self.readers.subscribe()
+    }
+
+    /// Runs the uplink in the background until `shutdown` resolves; its
+    /// status is [`Desk::link_status`] and every change reaches
+    /// [`Desk::subscribe_link`]'s receivers. Returns at once, with the reason
+    /// published, when the station is not registered.
+    pub async fn run_uplink(
+        &self,
+        policy: uplink::worker::SyncPolicy,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), Failure> {
+        link::run(&self.paths, &self.store, policy, &self.link, shutdown).await
+    }
+
+    pub fn link_status(&self) -> LinkStatus {
+        self.link.borrow().clone()
+    }
+
+    pub fn subscribe_link(&self) -> watch::Receiver<LinkStatus> {
+        self.link.subscribe()
     }
 
     pub async fn state(&self) -> Result<DeskState, Failure> {
@@ -368,7 +420,7 @@ impl Desk {
         &self,
         folder: Option<String>,
         progress: impl FnMut(FaceProgress) + Send + 'static,
-        preview: impl FnMut(Vec<u8>) + Send + 'static,
+        preview: impl FnMut(crate::enroll::PreviewImage) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
         let source = match folder.as_deref().map(str::trim) {
             Some(dir) if !dir.is_empty() => FaceSource::Files(vec![dir.into()]),
@@ -493,6 +545,7 @@ impl Desk {
 
     /// Signs out and closes the store.
     pub async fn close(self) {
+        self.closing.store(true, Ordering::Release);
         if let Err(e) = self.sign_out().await {
             tracing::warn!("signing out at close: {e}");
         }

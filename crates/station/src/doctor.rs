@@ -144,13 +144,20 @@ fn device_check<T, E: std::fmt::Display>(
 }
 
 fn check_readers() -> Check<Vec<card::reader::ReaderStatus>> {
-    use card::reader::{ReaderError, Readers};
-    let listed = Readers::establish()
-        .and_then(|r| r.list())
-        .map_err(|e| match e {
-            ReaderError::NoService => "pcscd does not answer".to_owned(),
-            other => other.to_string(),
-        });
+    use card::reader::Readers;
+    readers_check(Readers::establish().and_then(|r| r.list()))
+}
+
+/// How the readers stand: the doctor's verdict on a listing, also given
+/// by the reader watch as the readers change.
+pub fn readers_check(
+    listed: Result<Vec<card::reader::ReaderStatus>, card::reader::ReaderError>,
+) -> Check<Vec<card::reader::ReaderStatus>> {
+    use card::reader::ReaderError;
+    let listed = listed.map_err(|e| match e {
+        ReaderError::NoService => "pcscd does not answer".to_owned(),
+        other => other.to_string(),
+    });
     device_check(
         listed,
         (Code::NoReader, "PC/SC lists no readers"),

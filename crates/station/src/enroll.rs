@@ -18,9 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use biometrics::face::{ChallengeReport, ChallengeState, HeadTurnConfig, TurnDirection};
 use biometrics::face::{LivenessDecision, MatchDecision};
 use biometrics::voice::{VoiceAnalyzer, VoiceConfig};
-use biometrics::{AnalyzerConfig, DigitChallenge, FaceAnalyzer, FaceSession, Frame, ModelCatalog};
+use biometrics::{
+    AnalyzerConfig, DigitChallenge, FaceAnalyzer, FaceSession, Frame, HeadTurnChallenge,
+    ModelCatalog,
+};
 use card::vpcd::VpcdBridge;
 use clap::Args;
 use emrtd::portrait::Portrait;
@@ -56,6 +60,13 @@ pub const DEMO_FACE: &str = "obama.png";
 /// Sides of the square frames the demo camera cuts around the demo face,
 /// as a counter camera frames a citizen who moves a little.
 const DEMO_FRAME_SIDES: [u32; 4] = [640, 600, 560, 520];
+/// A photo of the demo document's holder with the head turned to his
+/// right (about 17° cropped): the demo camera's answer to the head-turn
+/// challenge, mirrored when the challenge asks for the left.
+const DEMO_TURNED_FACE: &str = "obama2.png";
+const DEMO_TURNED_SIDE: u32 = 620;
+/// Frames the demo camera holds the turn for.
+const DEMO_TURNED_FRAMES: usize = 3;
 /// The demo camera's frame rate.
 const DEMO_CAMERA_FPS: f64 = 15.0;
 /// A live face capture gives up after this long without a decision.
@@ -443,6 +454,46 @@ pub struct DocumentReport {
     pub millis: u64,
 }
 
+/// One preview frame for the window: the JPEG and when the camera
+/// delivered it, so the window can tell how late it shows it.
+#[derive(Clone)]
+pub struct PreviewImage {
+    pub jpeg: Vec<u8>,
+    /// When the capture thread received the frame, in Unix milliseconds.
+    pub captured_unix_ms: f64,
+}
+
+impl std::fmt::Debug for PreviewImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviewImage")
+            .field("jpeg", &self.jpeg.len())
+            .field("captured_unix_ms", &self.captured_unix_ms)
+            .finish()
+    }
+}
+
+impl PreviewImage {
+    fn captured(jpeg: Vec<u8>, at: std::time::Instant) -> Self {
+        let wall = std::time::SystemTime::now()
+            .checked_sub(at.elapsed())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        Self {
+            jpeg,
+            captured_unix_ms: wall.as_secs_f64() * 1e3,
+        }
+    }
+
+    /// The bytes the window receives: the capture time as a little-endian
+    /// `f64` of Unix milliseconds, then the JPEG.
+    pub fn into_message(self) -> Vec<u8> {
+        let mut message = Vec::with_capacity(8 + self.jpeg.len());
+        message.extend_from_slice(&self.captured_unix_ms.to_le_bytes());
+        message.extend_from_slice(&self.jpeg);
+        message
+    }
+}
+
 /// One analysed frame of the face step, for the preview: the frame, where
 /// the face is, and the one thing to correct first.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -457,6 +508,8 @@ pub struct FaceProgress {
     pub face_box: Option<[f32; 4]>,
     /// The quality issue to fix first (`too_far`, `blurry`, ...), if any.
     pub hint: Option<String>,
+    /// The head-turn challenge so far: what to ask the citizen now.
+    pub challenge: Option<ChallengeReport>,
 }
 
 impl FaceProgress {
@@ -470,6 +523,7 @@ impl FaceProgress {
                 [b.x / w, b.y / h, b.width / w, b.height / h]
             }),
             hint: update.hint.map(|i| i.code().to_owned()),
+            challenge: update.challenge,
         }
     }
 }
@@ -501,6 +555,9 @@ pub struct MatchReport {
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct FaceReport {
     pub liveness: LivenessReport,
+    /// The head-turn challenge's outcome; `None` when none was asked (an
+    /// image sequence).
+    pub challenge: Option<ChallengeReport>,
     pub matching: MatchReport,
     /// The frame sealed into the packet, as a JPEG `data:` URL.
     pub live_frame: String,
@@ -660,7 +717,7 @@ impl Draft {
         models: Arc<Models>,
         source: FaceSource,
         progress: impl FnMut(FaceProgress) + Send + 'static,
-        preview: impl FnMut(Vec<u8>) + Send + 'static,
+        preview: impl FnMut(PreviewImage) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
         let chip = self
             .chip
@@ -671,8 +728,19 @@ impl Draft {
         }
         let dg2 = chip_file(&chip.files, 2)?.to_vec();
         let portrait = portrait_jpeg(&chip.files)?;
-        let face =
-            blocking(move || capture_face(&models.face, &source, &dg2, progress, preview)).await?;
+        // A live camera, the demo camera included, asks for a head turn in
+        // a random direction; stills have no motion to ask for.
+        let challenge = match source {
+            FaceSource::Files(_) => None,
+            FaceSource::DemoCamera(_) | FaceSource::Camera(_) => Some(HeadTurnChallenge::random(
+                &mut rand::thread_rng(),
+                HeadTurnConfig::default(),
+            )),
+        };
+        let face = blocking(move || {
+            capture_face(&models.face, &source, &dg2, challenge, progress, preview)
+        })
+        .await?;
         let report = FaceReport {
             liveness: LivenessReport {
                 decision: face.capture.liveness.verdict.clone(),
@@ -680,6 +748,7 @@ impl Draft {
                 frames: face.frames_counted,
                 images: face.images,
             },
+            challenge: face.challenge,
             matching: MatchReport {
                 score: face.matching.score,
                 threshold: face.matching.threshold,
@@ -965,6 +1034,7 @@ impl Drop for DemoCard {
 /// What the face step produced.
 struct FaceResult {
     capture: FaceCapture,
+    challenge: Option<ChallengeReport>,
     matching: MatchDecision,
     images: usize,
     frames_counted: usize,
@@ -992,7 +1062,39 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 
 /// The frames of `source`, decoded in memory.
 /// The demo camera's frames: squares cut around the face in `photo`.
-fn demo_frames(analyzer: &FaceAnalyzer, photo: &Path) -> Result<Vec<Frame>, Failure> {
+/// The demo camera's clip: the demo face cut at a few sizes and, for a
+/// head-turn challenge, the turned photo held for a moment (mirrored for a
+/// turn to the left) before the face comes back to the camera.
+fn demo_clip(
+    analyzer: &FaceAnalyzer,
+    photo: &Path,
+    turn: Option<TurnDirection>,
+) -> Result<Vec<Frame>, Failure> {
+    let frontal = demo_frames(analyzer, photo, &DEMO_FRAME_SIDES)?;
+    let Some(direction) = turn else {
+        return Ok(frontal);
+    };
+    let turned_photo = photo.with_file_name(DEMO_TURNED_FACE);
+    let mut turned = demo_frames(analyzer, &turned_photo, &[DEMO_TURNED_SIDE])?
+        .pop()
+        .ok_or_else(|| Failure::new(Code::FaceImagesUnreadable, "no turned demo frame"))?;
+    if direction == TurnDirection::Left {
+        let mirrored = image::imageops::flip_horizontal(&image::RgbImage::from(turned));
+        turned = Frame::try_from(mirrored).map_err(|e| Failure::new(Code::Internal, e))?;
+    }
+    let (before, after) = frontal.split_at(frontal.len() / 2);
+    let mut clip = before.to_vec();
+    clip.extend(std::iter::repeat_n(turned, DEMO_TURNED_FRAMES));
+    clip.extend_from_slice(after);
+    clip.extend_from_slice(before);
+    Ok(clip)
+}
+
+fn demo_frames(
+    analyzer: &FaceAnalyzer,
+    photo: &Path,
+    sides: &[u32],
+) -> Result<Vec<Frame>, Failure> {
     let whole = crate::face::decode(photo)?;
     let centre = analyzer
         .reference(&whole)
@@ -1002,7 +1104,7 @@ fn demo_frames(analyzer: &FaceAnalyzer, photo: &Path) -> Result<Vec<Frame>, Fail
         .center();
     let image = image::RgbImage::from(whole);
     let (w, h) = image.dimensions();
-    DEMO_FRAME_SIDES
+    sides
         .iter()
         .map(|&side| {
             let side = side.min(w).min(h);
@@ -1027,8 +1129,9 @@ fn capture_face(
     analyzer: &Arc<FaceAnalyzer>,
     source: &FaceSource,
     dg2: &[u8],
+    challenge: Option<HeadTurnChallenge>,
     mut progress: impl FnMut(FaceProgress) + Send + 'static,
-    mut preview: impl FnMut(Vec<u8>) + Send + 'static,
+    mut preview: impl FnMut(PreviewImage) + Send + 'static,
 ) -> Result<FaceResult, Failure> {
     let portrait =
         Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
@@ -1042,10 +1145,12 @@ fn capture_face(
                 .map(|p| crate::face::decode(p))
                 .collect::<Result<Vec<_>, _>>()?;
             let images = frames.len();
-            let mut session = FaceSession::new(Arc::clone(analyzer), Some(reference), None);
+            let mut session =
+                FaceSession::new(Arc::clone(analyzer), Some(reference), challenge.clone());
             let mut issues = BTreeMap::new();
             for (index, frame) in frames.into_iter().enumerate() {
-                preview(encode_jpeg(&frame)?.to_vec());
+                let jpeg = encode_jpeg(&frame)?.to_vec();
+                preview(PreviewImage::captured(jpeg, std::time::Instant::now()));
                 let (w, h) = (frame.width(), frame.height());
                 // Stills have no clock of their own: a camera's 15 frames a second.
                 let at = Duration::from_millis(index as u64 * 1000 / 15);
@@ -1069,7 +1174,8 @@ fn capture_face(
             // The demo camera is a clip of the crops, played through the
             // same MJPEG decoding and pipeline as a counter camera.
             let mut clip = Vec::new();
-            for frame in demo_frames(analyzer, photo)? {
+            let turn = challenge.as_ref().map(HeadTurnChallenge::direction);
+            for frame in demo_clip(analyzer, photo, turn)? {
                 clip.extend_from_slice(&encode_jpeg(&frame)?);
             }
             let clip: Arc<[u8]> = clip.into();
@@ -1097,14 +1203,14 @@ fn capture_face(
         time_limit: LIVE_FACE_TIME_LIMIT,
         analyzer: Arc::clone(analyzer),
         reference: Some(reference),
-        challenge: None,
+        challenge,
         stop_when_complete: true,
     };
     let mut analysed = 0;
     let live = crate::live_face::LiveFace::start_with(
         open,
         capture,
-        move |frame| preview(frame.jpeg),
+        move |frame| preview(PreviewImage::captured(frame.jpeg, frame.captured)),
         move |update| {
             analysed += 1;
             let (w, h) = (update.analysis.width, update.analysis.height);
@@ -1125,6 +1231,26 @@ fn face_result(
 ) -> Result<FaceResult, Failure> {
     let images = outcome.frames_analysed;
     let verdict = outcome.liveness;
+    // A spoof is a spoof whatever the head did; otherwise a challenge that
+    // was asked must have been passed.
+    if outcome.texture.decision != LivenessDecision::Spoof
+        && let Some(challenge) = outcome.challenge
+        && challenge.state != ChallengeState::Passed
+    {
+        return Err(Failure::new(
+            Code::HeadTurnFailed,
+            format!(
+                "asked to turn {:?}: {:?}{}, peak {:.0}°",
+                challenge.direction,
+                challenge.state,
+                challenge
+                    .failure
+                    .map(|f| format!(" ({f:?})"))
+                    .unwrap_or_default(),
+                challenge.peak_yaw_deg
+            ),
+        ));
+    }
     // A spoof is refused as one, even when no frame was good enough to keep.
     if verdict.decision != LivenessDecision::Live && (outcome.best.is_some() || verdict.frames > 0)
     {
@@ -1181,6 +1307,7 @@ fn face_result(
     };
     Ok(FaceResult {
         capture,
+        challenge: outcome.challenge,
         matching,
         images,
         frames_counted: verdict.frames,
@@ -1278,6 +1405,7 @@ mod tests {
             &analyzer,
             &source,
             &demo_dg2(),
+            None,
             move |p| saw.lock().unwrap().push(p.frame),
             |_| {},
         )
@@ -1287,42 +1415,106 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), [1, 2]);
     }
 
+    /// The demo camera answers the head-turn challenge whichever way it
+    /// asks, and the window is told each step of it.
     #[test]
-    fn the_demo_camera_runs_live_and_matches_the_demo_portrait() {
+    fn the_demo_camera_runs_live_turns_its_head_and_matches_the_demo_portrait() {
         let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
-        let updates = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let jpegs = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (u, j) = (Arc::clone(&updates), Arc::clone(&jpegs));
-        let face = capture_face(
+        for direction in [TurnDirection::Left, TurnDirection::Right] {
+            let updates = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let jpegs = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (u, j) = (Arc::clone(&updates), Arc::clone(&jpegs));
+            let challenge = HeadTurnChallenge::new(direction, HeadTurnConfig::default());
+            let face = capture_face(
+                &analyzer,
+                &FaceSource::demo(),
+                &demo_dg2(),
+                Some(challenge),
+                move |p| u.lock().unwrap().push(p),
+                move |jpeg| j.lock().unwrap().push(jpeg),
+            )
+            .unwrap();
+            assert_eq!(face.capture.liveness.verdict, "live");
+            assert!(face.matching.matched);
+            let outcome = face.challenge.unwrap();
+            assert_eq!(outcome.direction, direction);
+            assert_eq!(outcome.state, ChallengeState::Passed, "{outcome:?}");
+            assert!(outcome.peak_yaw_deg > 15.0, "{outcome:?}");
+            let updates = updates.lock().unwrap();
+            assert!(updates.len() >= 3, "liveness needs three frames");
+            // The prompts the window showed, in order.
+            let mut asked: Vec<ChallengeState> = Vec::new();
+            for p in updates.iter() {
+                let state = p.challenge.unwrap().state;
+                if asked.last() != Some(&state) {
+                    asked.push(state);
+                }
+            }
+            assert_eq!(
+                asked,
+                [
+                    ChallengeState::LookAtCamera,
+                    ChallengeState::Turn,
+                    ChallengeState::LookBack,
+                    ChallengeState::Passed
+                ][4 - asked.len()..],
+                "{direction:?}"
+            );
+            assert!(asked.contains(&ChallengeState::Turn));
+            // Preview frames are JPEGs of the camera's frames, as they came.
+            let jpegs = jpegs.lock().unwrap();
+            assert!(!jpegs.is_empty());
+            let first = image::load_from_memory(&jpegs[0].jpeg).unwrap();
+            let message = jpegs[0].clone().into_message();
+            let sent = f64::from_le_bytes(message[..8].try_into().unwrap());
+            assert_eq!(sent, jpegs[0].captured_unix_ms);
+            assert_eq!(&message[8..], &jpegs[0].jpeg[..]);
+            assert_eq!(
+                first.width(),
+                first.height(),
+                "the demo camera's frames are square"
+            );
+            for p in updates.iter() {
+                assert_eq!(p.frames, 0, "a camera has no frame count");
+                let [x, y, w, h] = p.face_box.unwrap();
+                assert!(
+                    x > 0.0 && y > 0.0 && x + w < 1.0 && y + h < 1.0,
+                    "{:?}",
+                    p.face_box
+                );
+            }
+        }
+    }
+
+    /// A live face that never turns is not enough when a turn was asked.
+    #[test]
+    fn a_face_that_does_not_turn_fails_the_challenge() {
+        let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let frames = demo_frames(
             &analyzer,
-            &FaceSource::demo(),
-            &demo_dg2(),
-            move |p| u.lock().unwrap().push(p),
-            move |jpeg| j.lock().unwrap().push(jpeg),
+            &demo_data_dir().join("faces").join(DEMO_FACE),
+            &DEMO_FRAME_SIDES,
         )
         .unwrap();
-        assert_eq!(face.capture.liveness.verdict, "live");
-        assert!(face.matching.matched);
-        let updates = updates.lock().unwrap();
-        assert!(updates.len() >= 3, "liveness needs three frames");
-        // Preview frames are JPEGs of the camera's frames, as they came.
-        let jpegs = jpegs.lock().unwrap();
-        assert!(!jpegs.is_empty());
-        let first = image::load_from_memory(&jpegs[0]).unwrap();
-        assert_eq!(
-            first.width(),
-            first.height(),
-            "the demo camera's frames are square"
-        );
-        for p in updates.iter() {
-            assert_eq!(p.frames, 0, "a camera has no frame count");
-            let [x, y, w, h] = p.face_box.unwrap();
-            assert!(
-                x > 0.0 && y > 0.0 && x + w < 1.0 && y + h < 1.0,
-                "{:?}",
-                p.face_box
-            );
+        let mut files = Vec::new();
+        for (i, frame) in frames.into_iter().enumerate() {
+            let path = dir.path().join(format!("{i}.jpg"));
+            std::fs::write(&path, encode_jpeg(&frame).unwrap()).unwrap();
+            files.push(path);
         }
+        let challenge = HeadTurnChallenge::new(TurnDirection::Left, HeadTurnConfig::default());
+        let failed = capture_face(
+            &analyzer,
+            &FaceSource::Files(files),
+            &demo_dg2(),
+            Some(challenge),
+            |_| {},
+            |_| {},
+        )
+        .err()
+        .unwrap();
+        assert_eq!(failed.code, Code::HeadTurnFailed, "{failed}");
     }
 
     #[test]

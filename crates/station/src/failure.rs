@@ -69,10 +69,11 @@ pub enum Code {
     PacketNotResubmittable,
     TlsIdentityInvalid,
     SyncAlreadyRunning,
+    HeadTurnFailed,
 }
 
 impl Code {
-    pub const ALL: [Code; 57] = [
+    pub const ALL: [Code; 58] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -130,6 +131,7 @@ impl Code {
         Code::PacketNotResubmittable,
         Code::TlsIdentityInvalid,
         Code::SyncAlreadyRunning,
+        Code::HeadTurnFailed,
     ];
 
     /// The stable code, e.g. `NO_READER`.

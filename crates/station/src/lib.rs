@@ -15,12 +15,15 @@ pub mod face;
 pub mod face_eval;
 pub mod failure;
 pub mod identity;
+pub mod instance;
+pub mod link;
 pub mod live_face;
 pub mod paths;
 pub mod platform;
 pub mod queue;
 pub mod sync;
 pub mod voice;
+pub mod window_state;
 
 pub use doctor::{DoctorOptions, DoctorReport};
 pub use failure::{Code, Failure};

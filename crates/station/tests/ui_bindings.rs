@@ -46,6 +46,8 @@ fn export_everything(dir: &Path) {
     export::<ReviewOutcome>(dir);
     export::<QueueView>(dir);
     export::<microphone::Level>(dir);
+    export::<station::link::LinkStatus>(dir);
+    export::<station::card::watch::ReaderBoard>(dir);
 }
 
 #[test]

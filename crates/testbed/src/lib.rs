@@ -8,6 +8,7 @@
 //! so a broken test bed can never pass as green.
 #![forbid(unsafe_code)]
 
+pub mod hub;
 pub mod packets;
 
 use std::path::{Path, PathBuf};

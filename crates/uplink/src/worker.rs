@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 use serde::Serialize;
@@ -144,6 +144,9 @@ pub struct SyncStatus {
     pub uploading: Option<Uuid>,
     /// The last failure, until the next success.
     pub last_error: Option<String>,
+    /// When the platform last answered (Unix milliseconds), with anything
+    /// but no answer at all.
+    pub last_contact_unix_ms: Option<u64>,
 }
 
 impl Default for SyncStatus {
@@ -153,6 +156,7 @@ impl Default for SyncStatus {
             counts: QueueCounts::default(),
             uploading: None,
             last_error: None,
+            last_contact_unix_ms: None,
         }
     }
 }
@@ -235,6 +239,10 @@ pub struct SyncPolicy {
     /// In [`Mode::Once`], failures of one packet before the run leaves it
     /// queued for later.
     pub attempts_per_run: u32,
+    /// In [`Mode::Continuous`], with nothing to send, how often the
+    /// platform's health is asked so the connectivity shown stays true;
+    /// `None` never asks.
+    pub heartbeat: Option<Duration>,
 }
 
 impl Default for SyncPolicy {
@@ -245,6 +253,7 @@ impl Default for SyncPolicy {
             poll_interval: Duration::from_secs(2),
             batch: 16,
             attempts_per_run: 3,
+            heartbeat: None,
         }
     }
 }
@@ -412,6 +421,7 @@ impl<O: Outbox> Worker<O> {
         let mut pause = self.policy.backoff();
         // Failures per packet in this run, for `Mode::Once`.
         let mut failed: HashMap<Uuid, u32> = HashMap::new();
+        let mut last_probe: Option<Instant> = None;
         self.refresh_counts().await?;
         'run: loop {
             // Packets this run gave up on may be due again: fetch past
@@ -433,6 +443,9 @@ impl<O: Outbox> Worker<O> {
                 due.retain(|p| !self.spent(&failed, p.id));
             }
             if due.is_empty() {
+                if mode == Mode::Continuous {
+                    self.heartbeat(&mut last_probe).await;
+                }
                 let wait = match (mode, self.next_wake(mode, &failed).await?) {
                     (Mode::Once, None) => break,
                     (Mode::Once, Some(wait)) => wait,
@@ -508,7 +521,38 @@ impl<O: Outbox> Worker<O> {
             s.connectivity = connectivity;
             s.uploading = None;
             s.last_error = error;
+            if matches!(connectivity, Connectivity::Online | Connectivity::Degraded) {
+                s.last_contact_unix_ms = Some(unix_ms_now());
+            }
         });
+    }
+
+    /// With nothing to send, asks the platform's health once per
+    /// [`SyncPolicy::heartbeat`], so an idle station still knows whether
+    /// it is online.
+    async fn heartbeat(&self, last_probe: &mut Option<Instant>) {
+        let Some(every) = self.policy.heartbeat else {
+            return;
+        };
+        if last_probe.is_some_and(|at| at.elapsed() < every) {
+            return;
+        }
+        *last_probe = Some(Instant::now());
+        match self.platform.health().await {
+            Ok(_) => self.set_status(Connectivity::Online, None),
+            Err(error) => {
+                let connectivity = match classify(&error) {
+                    Verdict::Retry {
+                        kind: FailureKind::Unreachable,
+                        ..
+                    } => Connectivity::Offline,
+                    Verdict::Fatal => Connectivity::Unknown,
+                    _ => Connectivity::Degraded,
+                };
+                tracing::debug!(%error, "platform health");
+                self.set_status(connectivity, Some(error.to_string()));
+            }
+        }
     }
 
     /// One packet: a status look-up if it was tried before, the upload,
@@ -648,6 +692,12 @@ impl<O: Outbox> Worker<O> {
         }
         Ok(())
     }
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Sleeps `wait` unless `shutdown` comes first; true if it did.

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::reader::{ReaderError, ReaderStatus};
 
 /// Something that happened at the readers.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum CardEvent {

@@ -11,6 +11,14 @@ use fantoccini::{Client, ClientBuilder};
 /// driver leads its own process group, which the app joins.
 pub struct Driver(Child);
 
+impl Driver {
+    /// The driver's process id; the app it starts is its child.
+    #[allow(dead_code)] // the benchmarks' part
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         // `--` is essential: without it procps' kill reads the negative

@@ -13,6 +13,7 @@ use super::detect::Face;
 use super::quality::Pose;
 
 /// Which way the citizen is asked to turn, from the citizen's point of view.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnDirection {
@@ -59,6 +60,7 @@ impl Default for HeadTurnConfig {
 }
 
 /// Where the citizen is in the challenge.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeState {
@@ -74,6 +76,7 @@ pub enum ChallengeState {
 }
 
 /// The result of a challenge, for the record and the clerk.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ChallengeReport {
     pub direction: TurnDirection,
@@ -84,6 +87,7 @@ pub struct ChallengeReport {
     pub failure: Option<ChallengeFailure>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeFailure {

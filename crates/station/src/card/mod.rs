@@ -5,12 +5,14 @@
 //! - [`simulate`]: put a virtual chip made from a document directory into
 //!   pcscd's vpcd reader, so the whole stack runs without hardware.
 //! - [`specimen`]: write a self-consistent virtual document with a test PKI.
+//! - [`watch`]: the readers and their cards as they change, for the window.
 //!
 //! Every failure is a catalogue [`Failure`]; chip data never reaches logs.
 
 pub mod read;
 pub mod simulate;
 pub mod specimen;
+pub mod watch;
 
 use std::path::PathBuf;
 

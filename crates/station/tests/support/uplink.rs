@@ -3,35 +3,25 @@
 //! station and the hub, and sealed packets queued through the station's own
 //! sealing code.
 //!
-//! The hub binary is the one `cargo test --workspace` builds beside the
-//! `station` binary.
+//! The hub process itself is `testbed::hub`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use station::StationPaths;
 use store::{ClerkStep, PasswordHashing, Store, StoreConfig, SystemClock};
+pub use testbed::hub::{HubProcess, hub_tls_file};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn hub_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_station")).with_file_name("hub");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test --workspace` builds it (or `cargo build --workspace --bins`)",
-        path.display()
-    );
-    path
 }
 
 /// A free loopback port (free when asked; the hub binds it right after).
@@ -41,129 +31,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The test certificates of the hub's own TLS tests.
-pub fn hub_tls_file(name: &str) -> PathBuf {
-    repo().join("hub/tests/tls").join(name)
-}
-
-/// The `hub` binary serving a database in `dir` on a fixed port, so it
-/// can be killed and started again where stations expect it.
-pub struct HubProcess {
-    child: Option<Child>,
-    pub port: u16,
-    pub db_url: String,
-    models: PathBuf,
-    tls: bool,
-}
-
-impl HubProcess {
-    pub fn start(dir: &Path, tls: bool) -> Self {
-        // An empty model directory: the hub's face check reports
-        // `not_checked`, which keeps these tests fast.
-        let models = dir.join("no-models");
-        std::fs::create_dir_all(&models).unwrap();
-        let mut hub = Self {
-            child: None,
-            port: free_port(),
-            db_url: format!("sqlite:{}", dir.join("hub.sqlite3").display()),
-            models,
-            tls,
-        };
-        hub.restart();
-        hub
-    }
-
-    pub fn base(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// Starts the hub (again) and waits until it listens.
-    pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "the hub is running");
-        let mut command = Command::new(hub_binary());
-        command
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
-            .args(["--db", &self.db_url])
-            .arg("--trust-store")
-            .arg(repo().join("testdata/documents/demo/trust"))
-            .arg("--models")
-            .arg(&self.models)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if self.tls {
-            command
-                .arg("--tls-cert")
-                .arg(hub_tls_file("hub.pem"))
-                .arg("--tls-key")
-                .arg(hub_tls_file("hub-key.pem"));
-        }
-        self.child = Some(command.spawn().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(self.addr()).is_err() {
-            assert!(Instant::now() < deadline, "the hub did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL: no graceful anything.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(hub_binary())
-            .args(args)
-            .args(["--db", &self.db_url])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "hub {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// A one-time onboarding token.
-    pub fn token(&self) -> String {
-        self.cli(&["token", "create"]).trim().to_owned()
-    }
-
-    /// Every packet the hub holds (`hub packets list --json`).
-    pub fn packets(&self) -> Vec<Value> {
-        let out = self.cli(&["packets", "list", "--json"]);
-        let value: Value = serde_json::from_str(out.trim()).unwrap();
-        value["packets"].as_array().unwrap().clone()
-    }
-
-    /// Waits until the hub holds at least `n` packets; returns them.
-    pub fn wait_for_packets(&self, n: usize, within: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + within;
-        loop {
-            let packets = self.packets();
-            if packets.len() >= n {
-                return packets;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the hub has {} of {n} packets",
-                packets.len()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A station data directory with its staff: `admin`, `clerk` and

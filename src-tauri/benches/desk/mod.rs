@@ -1,0 +1,139 @@
+//! Shared by the window benchmarks: the real app in demo mode under
+//! WebKitWebDriver (the virtual chip in the vpcd reader, the demo camera,
+//! the virtual microphone), its staff made by calling the app's commands
+//! from the page, and the resident memory of its processes.
+
+#![allow(dead_code)] // each benchmark uses a part
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+use crate::support;
+
+pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
+pub const CLERK: (&str, &str) = ("clerk.bench", "clerk-password-1");
+pub const SUPERVISOR: (&str, &str) = ("supervisor.bench", "supervisor-password-1");
+
+/// The display, the readers and the microphone the benchmarks need.
+pub fn bed_ready() -> bool {
+    use testbed::Service;
+    [Service::Display, Service::Pcscd, Service::PulseAudio]
+        .into_iter()
+        .all(testbed::require)
+}
+
+/// Calls one Tauri command from the page, as the window's `api.ts` does;
+/// `channels` names the arguments that are progress channels (their
+/// messages are dropped). A refusal fails the benchmark with the failure.
+pub async fn invoke(client: &Client, command: &str, args: Value, channels: &[&str]) -> Value {
+    let script = r#"
+        const [command, args, channels, done] = arguments;
+        const core = window.__TAURI__.core;
+        for (const name of channels) args[name] = new core.Channel();
+        core.invoke(command, args).then(
+            (value) => done({ ok: value ?? null }),
+            (error) => done({ error }),
+        );
+    "#;
+    let answer = client
+        .execute_async(script, vec![json!(command), args, json!(channels)])
+        .await
+        .unwrap_or_else(|e| panic!("{command}: {e}"));
+    if let Some(error) = answer.get("error") {
+        panic!("{command} refused: {error:#}");
+    }
+    answer["ok"].clone()
+}
+
+/// The app in demo mode on a new station, with a clerk and a supervisor,
+/// and the window reloaded on the clerk's home screen.
+pub async fn demo_desk(data: &std::path::Path) -> (support::Driver, Client) {
+    let station = data.join("station");
+    std::fs::create_dir_all(&station).unwrap();
+    // A valid X25519 key nobody needs the secret of: packets are sealed,
+    // never opened here.
+    std::fs::write(
+        station.join("platform.pub"),
+        format!("09{}", "00".repeat(31)),
+    )
+    .unwrap();
+    let (driver, port) = support::start_driver(data, &[("STATION_DEMO", "1")]);
+    let client = support::connect(port).await;
+    wait(&client, "[data-testid=admin-name]").await;
+    // Slow WebDriver scripts (a chip read, a capture) are fine.
+    client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            Some(Duration::from_secs(600)),
+            Some(Duration::from_secs(60)),
+            None,
+        ))
+        .await
+        .unwrap();
+    let creds = |(n, p): (&str, &str)| json!({ "name": n, "password": p });
+    invoke(&client, "create_administrator", creds(ADMIN), &[]).await;
+    invoke(&client, "sign_in", creds(ADMIN), &[]).await;
+    for (who, role) in [(CLERK, "clerk"), (SUPERVISOR, "supervisor")] {
+        let mut args = creds(who);
+        args["role"] = json!(role);
+        invoke(&client, "add_user", args, &[]).await;
+    }
+    invoke(&client, "sign_in", creds(CLERK), &[]).await;
+    client.refresh().await.unwrap();
+    wait(&client, "[data-testid=new-enrollment]").await;
+    (driver, client)
+}
+
+pub async fn wait(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(120))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+}
+
+/// Resident memory of `pid` in MiB, from /proc.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The processes whose parent is `parent`, with their names.
+pub fn children(parent: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid ...": comm may hold spaces.
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent).then(|| (pid, comm.to_owned()))
+        })
+        .collect()
+}
+
+/// The app's process (started by the driver) and the web content process
+/// it runs the window in.
+pub fn app_processes(driver: &support::Driver) -> (u32, Vec<u32>) {
+    let app = children(driver.pid())
+        .into_iter()
+        .find(|(_, name)| name.starts_with("enrollment-sta"))
+        .map(|(pid, _)| pid)
+        .expect("the app runs under the driver");
+    let web = children(app)
+        .into_iter()
+        .filter(|(_, name)| name.starts_with("WebKit"))
+        .map(|(pid, _)| pid)
+        .collect();
+    (app, web)
+}
