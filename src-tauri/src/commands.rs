@@ -3,13 +3,14 @@
 //! threads inside the core; its progress comes back over the channel the
 //! window passes in.
 
+use station::audit_view::{AuditQuery, AuditView};
 use station::card::read::ChipProgress;
 use station::desk::{
     AccessInput, DeskState, MrzCheck, MrzFields, NewStaffRole, ReviewDecision, ReviewOutcome,
     StaffMember,
 };
 use station::enroll::{ChallengeText, DocumentReport, FaceProgress, FaceReport, VoiceReport};
-use station::queue::QueueView;
+use station::queue::{PacketRow, QueueView};
 use station::{DoctorOptions, DoctorReport, Failure, StationPaths};
 use tauri::State;
 use tauri::ipc::{Channel, InvokeResponseBody};
@@ -164,4 +165,27 @@ pub async fn review(
         .desk
         .review(&supervisor, Zeroizing::new(password), decision)
         .await
+}
+
+#[tauri::command]
+pub fn cancel_step(state: State<'_, AppState>) -> bool {
+    state.desk.cancel_step()
+}
+
+#[tauri::command]
+pub async fn resubmit_packet(
+    state: State<'_, AppState>,
+    packet: String,
+    user: String,
+    password: String,
+) -> Answer<PacketRow> {
+    state
+        .desk
+        .resubmit(&packet, &user, Zeroizing::new(password))
+        .await
+}
+
+#[tauri::command]
+pub async fn audit_log(state: State<'_, AppState>, query: AuditQuery) -> Answer<AuditView> {
+    state.desk.audit(query).await
 }

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
             commands::capture_voice,
             commands::submit_enrollment,
             commands::review,
+            commands::cancel_step,
+            commands::resubmit_packet,
+            commands::audit_log,
         ])
         .run(tauri::generate_context!());
     match app {

@@ -7,10 +7,12 @@ import type { DeskState } from "./bindings/DeskState.js";
 import type { DoctorReport } from "./bindings/DoctorReport.js";
 import type { Level } from "./bindings/Level.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
+import type { PacketRow } from "./bindings/PacketRow.js";
 import type { QueueView } from "./bindings/QueueView.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { t } from "./i18n.js";
 import { replace, show, type Screen } from "./shell.js";
+import { auditScreen, openResubmit } from "./supervision.js";
 import { startEnrollment } from "./wizard.js";
 
 function failureView(e: unknown): HTMLElement {
@@ -345,11 +347,26 @@ export function homeScreen(): Screen {
         parts.push(el("section", { class: "panel" }, start, errors));
       }
       if (who?.role === "administrator") parts.push(staffPanel());
+      if (who && who.role !== "clerk") parts.push(auditPanel());
       parts.push(queuePanel(), devicesPanel());
       return el("div", { class: "stack" }, ...parts);
     },
     next: () => (document.querySelector<HTMLButtonElement>("[data-testid=new-enrollment]"))?.click(),
   };
+}
+
+/// Resubmit, for a packet the platform rejected: a supervisor or
+/// administrator signs in for it; the queue is shown again after.
+function resubmitButton(p: PacketRow): HTMLButtonElement {
+  const b = button("queue.resubmit", { "data-testid": "resubmit" });
+  b.addEventListener("click", () => openResubmit(p, () => show(queueScreen())));
+  return b;
+}
+
+function auditPanel(): HTMLElement {
+  const open = button("audit.open", { "data-testid": "open-audit" });
+  open.addEventListener("click", () => show(auditScreen(() => void route())));
+  return el("section", { class: "panel" }, el("div", { class: "panel-head" }, el("h2", {}, t("audit.title")), open));
 }
 
 export function queueScreen(): Screen {
@@ -373,7 +390,7 @@ export function queueScreen(): Screen {
                     el(
                       "tr",
                       {},
-                      ...["queue.packet", "queue.state", "queue.attempts", "queue.queued_at", "queue.last_error"].map(
+                      ...["queue.packet", "queue.state", "queue.attempts", "queue.queued_at", "queue.last_error", "queue.action"].map(
                         (k) => el("th", {}, t(k)),
                       ),
                     ),
@@ -390,6 +407,7 @@ export function queueScreen(): Screen {
                         el("td", {}, String(p.attempts)),
                         el("td", {}, new Date(p.queued_at_unix_ms).toLocaleString()),
                         el("td", {}, p.last_error ?? ""),
+                        el("td", {}, ...(p.state === "rejected" ? [resubmitButton(p)] : [])),
                       ),
                     ),
                   ),

@@ -152,9 +152,10 @@ function wizardScreen(): Screen {
       return el("div", { class: "stack" }, steps, body, navBar(w));
     },
     next: nextStep,
-    // Escape and Alt+← go back a step; leaving the enrollment is only ever
-    // the explicit Cancel button.
-    back: previousStep,
+    // Escape and Alt+← go back a step, or stop the chip read or recording
+    // under way; leaving the enrollment is only ever the explicit Cancel
+    // button.
+    back: () => (w?.busy ? void api.cancelStep() : previousStep()),
   };
 }
 
@@ -177,6 +178,17 @@ function navBar(wz: Wizard): HTMLElement {
     ...parts,
     el("span", { class: "muted keys" }, t("wizard.keys")),
   );
+}
+
+/// Stops the chip read or recording under way (Escape does the same); the
+/// step then fails with the catalogue's CANCELLED and starts over.
+function stopButton(): HTMLButtonElement {
+  const stop = button("wizard.stop", { "data-testid": "cancel-step", title: "Esc" });
+  stop.addEventListener("click", () => {
+    stop.disabled = true;
+    void api.cancelStep();
+  });
+  return stop;
 }
 
 // --- Document ----------------------------------------------------------
@@ -324,7 +336,9 @@ function documentStep(wz: Wizard): HTMLElement {
     result.replaceChildren();
     const bar = el("progress", { max: "1", value: "0" });
     const text = el("span", { "data-testid": "chip-progress" }, t("doc.waiting"));
-    progress.replaceChildren(bar, text);
+    const stop = stopButton();
+    progress.replaceChildren(bar, text, stop);
+    stop.focus();
     try {
       const access =
         wz.access === "mrz" ? { kind: "mrz" as const, ...wz.mrz } : { kind: "can" as const, can: wz.can };
@@ -523,6 +537,9 @@ function voiceStep(wz: Wizard): HTMLElement {
     wz.busy = true;
     result.replaceChildren();
     status.textContent = t("voice.recording");
+    const stop = stopButton();
+    status.after(stop);
+    stop.focus();
     const fill = meter.firstElementChild as HTMLElement;
     try {
       wz.voice = await api.captureVoice((level) => {
@@ -536,6 +553,7 @@ function voiceStep(wz: Wizard): HTMLElement {
     } catch (e) {
       wz.busy = false;
       status.textContent = "";
+      stop.remove();
       replace(result, failureView(e));
       // A new challenge for the next try: a replay of the old one proves nothing.
       await fetchChallenge();

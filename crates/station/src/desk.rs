@@ -17,6 +17,8 @@ use ts_rs::TS;
 use zeroize::Zeroizing;
 
 use crate::accounts::{open_store, sign_in, store_failure};
+use crate::audit_view::{AuditQuery, AuditView, audit_view};
+use crate::cancel::Cancellation;
 use crate::card::read::{ChipProgress, parse_access_key};
 use crate::enroll::{
     ChallengeText, ChipOrder, DEMO_CAN, DocumentReport, Draft, FaceProgress, FaceReport,
@@ -25,7 +27,7 @@ use crate::enroll::{
 use crate::failure::{Code, Failure};
 use crate::identity;
 use crate::paths::{StationPaths, demo_data_dir};
-use crate::queue::{QueueView, queue_view};
+use crate::queue::{PacketRow, QueueView, packet_id, queue_view, resubmit_as};
 use crate::voice::VoiceSource;
 
 /// How long the document step waits for a card on the reader.
@@ -34,6 +36,8 @@ const CARD_WAIT: Duration = Duration::from_secs(5);
 const VOICE_SECONDS: f32 = 6.0;
 /// Packets the queue screen lists.
 const QUEUE_ROWS: u32 = 200;
+/// Audit entries per page.
+const AUDIT_ROWS: u32 = 50;
 
 /// Who is signed in.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -145,6 +149,9 @@ pub struct Desk {
     models: OnceCell<Arc<Models>>,
     session: Mutex<Option<Session>>,
     draft: Mutex<Option<Draft>>,
+    /// The long step under way (chip read, recording), for Cancel. Apart
+    /// from `draft`, whose lock the step holds while it runs.
+    running: std::sync::Mutex<Option<Cancellation>>,
 }
 
 fn not_signed_in() -> Failure {
@@ -166,6 +173,7 @@ impl Desk {
             models: OnceCell::new(),
             session: Mutex::new(None),
             draft: Mutex::new(None),
+            running: std::sync::Mutex::new(None),
         })
     }
 
@@ -267,6 +275,38 @@ impl Desk {
         queue_view(&self.store, QUEUE_ROWS).await
     }
 
+    /// A supervisor or administrator, signing in for this one action,
+    /// queues a packet the platform rejected again; the row as it now is.
+    pub async fn resubmit(
+        &self,
+        packet: &str,
+        user: &str,
+        password: Zeroizing<String>,
+    ) -> Result<PacketRow, Failure> {
+        self.active_session().await?;
+        let packet = packet_id(packet)?;
+        // A wrong id costs no login.
+        self.store
+            .outbox_entry(packet)
+            .await
+            .map_err(store_failure)?;
+        let entry = resubmit_as(&self.store, packet, user, password).await?;
+        Ok(PacketRow::from(&entry))
+    }
+
+    /// A page of the audit log and whether its chain holds: supervisors
+    /// and administrators only.
+    pub async fn audit(&self, query: AuditQuery) -> Result<AuditView, Failure> {
+        let member = self.active_session().await?;
+        if !(member.role().can_review() || member.role().can_administer()) {
+            return Err(Failure::new(
+                Code::NotPermitted,
+                "only supervisors and administrators read the audit log",
+            ));
+        }
+        audit_view(&self.store, &query, AUDIT_ROWS).await
+    }
+
     async fn models(&self) -> Result<Arc<Models>, Failure> {
         self.models
             .get_or_try_init(|| Models::load_shared(&self.paths))
@@ -284,6 +324,36 @@ impl Desk {
         let draft = Draft::start(&self.store, &clerk).await?;
         *self.draft.lock().await = Some(draft);
         Ok(())
+    }
+
+    /// Stops the chip read or recording under way at its next APDU or
+    /// audio chunk; the step then fails with `CANCELLED`, is audited and
+    /// keeps nothing. Says whether a step was running.
+    pub fn cancel_step(&self) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.as_ref() {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs a cancellable step: its token is the one [`Desk::cancel_step`]
+    /// reaches until it ends.
+    async fn cancellable<T>(
+        &self,
+        step: impl AsyncFnOnce(Cancellation) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let cancel = Cancellation::new();
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+        let result = step(cancel).await;
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        result
     }
 
     /// Abandons the enrollment in progress.
@@ -342,6 +412,7 @@ impl Desk {
                 short_apdus: false,
                 wait: CARD_WAIT,
                 demo_port: Some(port),
+                cancel: Cancellation::new(),
             }
         } else {
             ChipOrder {
@@ -351,13 +422,18 @@ impl Desk {
                 short_apdus: false,
                 wait: CARD_WAIT,
                 demo_port: None,
+                cancel: Cancellation::new(),
             }
         };
         let paths = self.paths.clone();
-        self.with_draft(async |draft| {
-            draft
-                .read_document(&self.store, order, &paths, progress)
-                .await
+        self.cancellable(async |cancel| {
+            let order = ChipOrder { cancel, ..order };
+            self.with_draft(async |draft| {
+                draft
+                    .read_document(&self.store, order, &paths, progress)
+                    .await
+            })
+            .await
         })
         .await
     }
@@ -401,10 +477,13 @@ impl Desk {
             device: None,
             seconds: VOICE_SECONDS,
         };
-        self.with_draft(async |draft| {
-            draft
-                .capture_voice(&self.store, models, source, levels)
-                .await
+        self.cancellable(async |cancel| {
+            self.with_draft(async |draft| {
+                draft
+                    .capture_voice(&self.store, models, source, levels, cancel)
+                    .await
+            })
+            .await
         })
         .await
     }

@@ -32,10 +32,13 @@ use enrollment::packet::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
-use store::{ClerkStep, EnrollmentId, OutboxEntry, OutgoingPacket, Role, Session, Store};
+use store::{
+    Actor, AuditAction, ClerkStep, EnrollmentId, OutboxEntry, OutgoingPacket, Role, Session, Store,
+};
 use ts_rs::TS;
 
 use crate::accounts::{Passwords, open_store, sign_in, store_failure};
+use crate::cancel::Cancellation;
 use crate::card::DocumentSource;
 use crate::card::read::{
     ChipArgs, ChipProgress, ChipRead, ChipRequest, DocumentData, parse_access_key, portrait_jpeg,
@@ -345,6 +348,7 @@ async fn enroll(
         short_apdus: args.chip.short_apdus,
         wait: args.chip.wait()?,
         demo_port: plan.demo_port,
+        cancel: Cancellation::new(),
     };
     let document = draft.read_document(store, order, paths, |_| {}).await?;
     let face = draft
@@ -363,7 +367,7 @@ async fn enroll(
     };
     let meter = crate::voice::terminal_meter(&challenge.challenge);
     let voice = draft
-        .capture_voice(store, models.clone(), source, meter)
+        .capture_voice(store, models.clone(), source, meter, Cancellation::new())
         .await?;
     draft.submit(store).await?;
     let id = draft.id();
@@ -420,6 +424,8 @@ pub struct ChipOrder {
     /// Serve the demo document into the vpcd reader on this port while
     /// reading.
     pub demo_port: Option<u16>,
+    /// Stops the read from the counter.
+    pub cancel: Cancellation,
 }
 
 /// The three chip checks, each with its verdict and reason.
@@ -602,6 +608,32 @@ impl Draft {
         self.clerk
     }
 
+    /// A step's result; a step cancelled at the counter is audited, and
+    /// nothing of it is kept.
+    async fn audit_cancel<T>(
+        &self,
+        store: &Store,
+        cancel: &Cancellation,
+        step: &str,
+        result: Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        if !cancel.is_cancelled() {
+            return result;
+        }
+        drop(result);
+        store
+            .record_audit(
+                Actor::User(self.clerk),
+                AuditAction::StepCancelled,
+                Some(&self.id.to_string()),
+                step,
+            )
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(enrollment = %self.id, step, "step cancelled");
+        Err(Cancellation::failure(step))
+    }
+
     async fn record(&self, store: &Store, step: ClerkStep) -> Result<store::Enrollment, Failure> {
         store
             .record_step(self.id, self.clerk, step)
@@ -622,6 +654,7 @@ impl Draft {
             return Err(Failure::new(Code::InvalidArgument, "the document is read"));
         }
         let paths = paths.clone();
+        let cancel = order.cancel.clone();
         let chip = blocking(move || {
             let _demo_card = order.demo_port.map(DemoCard::insert).transpose()?;
             let request = ChipRequest {
@@ -630,10 +663,14 @@ impl Draft {
                 trust_store: order.trust_store.clone(),
                 short_apdus: order.short_apdus,
                 wait: order.wait,
+                cancel: order.cancel,
             };
             read_chip(&request, &paths, &mut progress)
         })
-        .await?;
+        .await;
+        let chip = self
+            .audit_cancel(store, &cancel, "read_document", chip)
+            .await?;
         check_genuine(&chip)?;
         let report = DocumentReport {
             document: chip.document()?,
@@ -714,6 +751,7 @@ impl Draft {
         models: Arc<Models>,
         source: VoiceSource,
         mut levels: impl FnMut(microphone::Level) + Send + 'static,
+        cancel: Cancellation,
     ) -> Result<VoiceReport, Failure> {
         if self.face.is_none() {
             return Err(Failure::new(
@@ -725,8 +763,13 @@ impl Draft {
             Some(c) => c.challenge.clone(),
             None => self.new_challenge().challenge,
         };
+        let stop = cancel.clone();
         let voice =
-            blocking(move || capture_voice(&models.voice, source, challenge, &mut levels)).await?;
+            blocking(move || capture_voice(&models.voice, source, challenge, &mut levels, &stop))
+                .await;
+        let voice = self
+            .audit_cancel(store, &cancel, "capture_voice", voice)
+            .await?;
         let a = &voice.capture.analysis;
         let report = VoiceReport {
             challenge: voice.capture.challenge_digits.clone(),
@@ -1205,8 +1248,9 @@ fn capture_voice(
     source: VoiceSource,
     challenge: DigitChallenge,
     levels: &mut dyn FnMut(microphone::Level),
+    cancel: &Cancellation,
 ) -> Result<VoiceResult, Failure> {
-    let (recording, _) = crate::voice::record(&source, None, &challenge, levels)?;
+    let (recording, _) = crate::voice::record(&source, None, &challenge, levels, cancel)?;
     let check = analyzer
         .analyze(&recording.samples)
         .map_err(crate::voice::voice_failure)?;

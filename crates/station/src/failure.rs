@@ -69,10 +69,13 @@ pub enum Code {
     PacketNotResubmittable,
     TlsIdentityInvalid,
     SyncAlreadyRunning,
+    Cancelled,
+    SettingInvalid,
+    TrustFileInvalid,
 }
 
 impl Code {
-    pub const ALL: [Code; 57] = [
+    pub const ALL: [Code; 60] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -130,6 +133,9 @@ impl Code {
         Code::PacketNotResubmittable,
         Code::TlsIdentityInvalid,
         Code::SyncAlreadyRunning,
+        Code::Cancelled,
+        Code::SettingInvalid,
+        Code::TrustFileInvalid,
     ];
 
     /// The stable code, e.g. `NO_READER`.

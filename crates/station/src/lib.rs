@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audit_view;
+pub mod cancel;
 pub mod card;
 pub mod desk;
 pub mod doctor;

@@ -45,6 +45,9 @@ fn export_everything(dir: &Path) {
     export::<ReviewDecision>(dir);
     export::<ReviewOutcome>(dir);
     export::<QueueView>(dir);
+    export::<station::queue::PacketRow>(dir);
+    export::<station::audit_view::AuditQuery>(dir);
+    export::<station::audit_view::AuditView>(dir);
     export::<microphone::Level>(dir);
 }
 
