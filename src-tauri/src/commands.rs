@@ -11,6 +11,7 @@ use station::desk::{
 };
 use station::enroll::{ChallengeText, DocumentReport, FaceProgress, FaceReport, VoiceReport};
 use station::queue::{PacketRow, QueueView};
+use station::settings::{SettingsChange, SettingsView};
 use station::{DoctorOptions, DoctorReport, Failure, StationPaths};
 use tauri::State;
 use tauri::ipc::{Channel, InvokeResponseBody};
@@ -188,4 +189,22 @@ pub async fn resubmit_packet(
 #[tauri::command]
 pub async fn audit_log(state: State<'_, AppState>, query: AuditQuery) -> Answer<AuditView> {
     state.desk.audit(query).await
+}
+
+#[tauri::command]
+pub async fn settings(state: State<'_, AppState>) -> Answer<SettingsView> {
+    state.desk.settings().await
+}
+
+#[tauri::command]
+pub async fn save_settings(
+    state: State<'_, AppState>,
+    change: SettingsChange,
+) -> Answer<SettingsView> {
+    state.desk.save_settings(change).await
+}
+
+#[tauri::command]
+pub async fn import_trust_file(state: State<'_, AppState>, path: String) -> Answer<SettingsView> {
+    state.desk.import_trust_file(&path).await
 }

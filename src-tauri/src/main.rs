@@ -60,6 +60,9 @@ fn main() -> ExitCode {
             commands::cancel_step,
             commands::resubmit_packet,
             commands::audit_log,
+            commands::settings,
+            commands::save_settings,
+            commands::import_trust_file,
         ])
         .run(tauri::generate_context!());
     match app {

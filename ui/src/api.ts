@@ -21,6 +21,8 @@ import type { PacketRow } from "./bindings/PacketRow.js";
 import type { QueueView } from "./bindings/QueueView.js";
 import type { ReviewDecision } from "./bindings/ReviewDecision.js";
 import type { ReviewOutcome } from "./bindings/ReviewOutcome.js";
+import type { SettingsChange } from "./bindings/SettingsChange.js";
+import type { SettingsView } from "./bindings/SettingsView.js";
 import type { StaffMember } from "./bindings/StaffMember.js";
 import type { VoiceReport } from "./bindings/VoiceReport.js";
 
@@ -90,4 +92,7 @@ export const api = {
   resubmitPacket: (packet: string, user: string, password: string) =>
     call<PacketRow>("resubmit_packet", { packet, user, password }),
   auditLog: (query: AuditQuery) => call<AuditView>("audit_log", { query }),
+  settings: () => call<SettingsView>("settings"),
+  saveSettings: (change: SettingsChange) => call<SettingsView>("save_settings", { change }),
+  importTrustFile: (path: string) => call<SettingsView>("import_trust_file", { path }),
 };

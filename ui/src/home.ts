@@ -12,6 +12,7 @@ import type { QueueView } from "./bindings/QueueView.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { t } from "./i18n.js";
 import { replace, show, type Screen } from "./shell.js";
+import { settingsScreen } from "./settings.js";
 import { auditScreen, openResubmit } from "./supervision.js";
 import { startEnrollment } from "./wizard.js";
 
@@ -346,7 +347,7 @@ export function homeScreen(): Screen {
         });
         parts.push(el("section", { class: "panel" }, start, errors));
       }
-      if (who?.role === "administrator") parts.push(staffPanel());
+      if (who?.role === "administrator") parts.push(staffPanel(), settingsPanel());
       if (who && who.role !== "clerk") parts.push(auditPanel());
       parts.push(queuePanel(), devicesPanel());
       return el("div", { class: "stack" }, ...parts);
@@ -361,6 +362,12 @@ function resubmitButton(p: PacketRow): HTMLButtonElement {
   const b = button("queue.resubmit", { "data-testid": "resubmit" });
   b.addEventListener("click", () => openResubmit(p, () => show(queueScreen())));
   return b;
+}
+
+function settingsPanel(): HTMLElement {
+  const open = button("settings.open", { "data-testid": "open-settings" });
+  open.addEventListener("click", () => show(settingsScreen(() => void route())));
+  return el("section", { class: "panel" }, el("div", { class: "panel-head" }, el("h2", {}, t("settings.title")), open));
 }
 
 function auditPanel(): HTMLElement {

@@ -557,6 +557,7 @@ function voiceStep(wz: Wizard): HTMLElement {
       replace(result, failureView(e));
       // A new challenge for the next try: a replay of the old one proves nothing.
       await fetchChallenge();
+      record.focus();
     }
   });
   return el(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use store::{Role, Session, Store};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 use ts_rs::TS;
 use zeroize::Zeroizing;
 
@@ -28,6 +28,7 @@ use crate::failure::{Code, Failure};
 use crate::identity;
 use crate::paths::{StationPaths, demo_data_dir};
 use crate::queue::{PacketRow, QueueView, packet_id, queue_view, resubmit_as};
+use crate::settings::{self, SettingsChange, SettingsView};
 use crate::voice::VoiceSource;
 
 /// How long the document step waits for a card on the reader.
@@ -146,7 +147,10 @@ pub struct Desk {
     paths: StationPaths,
     store: Store,
     demo: bool,
-    models: OnceCell<Arc<Models>>,
+    /// Loaded on first use with the stored thresholds; dropped when an
+    /// administrator changes them, so the next enrollment decides with
+    /// the new ones.
+    models: Mutex<Option<Arc<Models>>>,
     session: Mutex<Option<Session>>,
     draft: Mutex<Option<Draft>>,
     /// The long step under way (chip read, recording), for Cancel. Apart
@@ -170,7 +174,7 @@ impl Desk {
             paths,
             store,
             demo,
-            models: OnceCell::new(),
+            models: Mutex::new(None),
             session: Mutex::new(None),
             draft: Mutex::new(None),
             running: std::sync::Mutex::new(None),
@@ -308,10 +312,51 @@ impl Desk {
     }
 
     async fn models(&self) -> Result<Arc<Models>, Failure> {
-        self.models
-            .get_or_try_init(|| Models::load_shared(&self.paths))
-            .await
-            .cloned()
+        let mut slot = self.models.lock().await;
+        if let Some(models) = slot.as_ref() {
+            return Ok(models.clone());
+        }
+        let settings = settings::load(&self.store).await?;
+        let models = Models::load_shared(&self.paths, &settings).await?;
+        *slot = Some(models.clone());
+        Ok(models)
+    }
+
+    /// The signed-in administrator, or `NOT_PERMITTED`.
+    async fn administrator(&self) -> Result<Session, Failure> {
+        let member = self.active_session().await?;
+        if !member.role().can_administer() {
+            return Err(Failure::new(
+                Code::NotPermitted,
+                "only administrators change the station's settings",
+            ));
+        }
+        Ok(member)
+    }
+
+    /// The settings screen: administrators only.
+    pub async fn settings(&self) -> Result<SettingsView, Failure> {
+        self.administrator().await?;
+        settings::view(&self.store, &self.paths).await
+    }
+
+    /// Saves the administrator's settings (each change audited; a bad
+    /// value changes nothing); the next enrollment uses them.
+    pub async fn save_settings(&self, change: SettingsChange) -> Result<SettingsView, Failure> {
+        let admin = self.administrator().await?;
+        settings::save(&self.store, admin.user_id(), &change).await?;
+        self.models.lock().await.take();
+        settings::view(&self.store, &self.paths).await
+    }
+
+    /// Adds a CSCA certificate, CRL or master list chosen by path to the
+    /// trust store, after checking it (audited; a bad file changes
+    /// nothing).
+    pub async fn import_trust_file(&self, path: &str) -> Result<SettingsView, Failure> {
+        let admin = self.administrator().await?;
+        let path = settings::chosen_path(path)?;
+        settings::import_trust_file(&self.store, &self.paths, admin.user_id(), &path).await?;
+        settings::view(&self.store, &self.paths).await
     }
 
     /// The signed-in clerk starts an enrollment. The platform key and the
@@ -415,8 +460,12 @@ impl Desk {
                 cancel: Cancellation::new(),
             }
         } else {
+            let chosen = settings::load(&self.store).await?.reader;
             ChipOrder {
-                reader: reader_with_card().await?,
+                reader: match chosen {
+                    Some(reader) => reader,
+                    None => reader_with_card().await?,
+                },
                 key,
                 trust_store: None,
                 short_apdus: false,
@@ -449,7 +498,7 @@ impl Desk {
         let source = match folder.as_deref().map(str::trim) {
             Some(dir) if !dir.is_empty() => FaceSource::Files(vec![dir.into()]),
             _ if self.demo => FaceSource::demo(),
-            _ => FaceSource::Camera(camera::CameraSpec::Auto),
+            _ => FaceSource::Camera(self.chosen_camera().await?),
         };
         let models = self.models().await?;
         self.with_draft(async |draft| {
@@ -458,6 +507,16 @@ impl Desk {
                 .await
         })
         .await
+    }
+
+    /// The camera the administrator chose, else the first one.
+    async fn chosen_camera(&self) -> Result<camera::CameraSpec, Failure> {
+        match settings::load(&self.store).await?.camera {
+            None => Ok(camera::CameraSpec::Auto),
+            Some(spec) => spec
+                .parse()
+                .map_err(|e| Failure::new(Code::SettingInvalid, format!("the camera: {e}"))),
+        }
     }
 
     /// A fresh digit challenge for the citizen to read.
@@ -474,7 +533,7 @@ impl Desk {
     ) -> Result<VoiceReport, Failure> {
         let models = self.models().await?;
         let source = VoiceSource::Microphone {
-            device: None,
+            device: settings::load(&self.store).await?.microphone,
             seconds: VOICE_SECONDS,
         };
         self.cancellable(async |cancel| {

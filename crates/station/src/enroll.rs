@@ -48,6 +48,7 @@ use crate::face::{encode_jpeg, jpeg_data_url};
 use crate::failure::{Code, Failure};
 use crate::identity::{self, StationIdentity};
 use crate::paths::{StationPaths, demo_data_dir};
+use crate::settings::StationSettings;
 use crate::voice::VoiceSource;
 
 /// The demo document's card access number (see its README).
@@ -202,19 +203,25 @@ pub struct Models {
 }
 
 impl Models {
-    /// Loads the models of `paths` off the async threads.
-    pub async fn load_shared(paths: &StationPaths) -> Result<Arc<Self>, Failure> {
+    /// Loads the models of `paths` off the async threads, deciding with
+    /// the thresholds of `settings`.
+    pub async fn load_shared(
+        paths: &StationPaths,
+        settings: &StationSettings,
+    ) -> Result<Arc<Self>, Failure> {
         let dir = paths.models_dir.clone();
-        Ok(Arc::new(blocking(move || load_models(&dir)).await?))
+        let (face, voice) = (settings.face_config(), settings.voice_config());
+        Ok(Arc::new(
+            blocking(move || load_models(&dir, face, voice)).await?,
+        ))
     }
 }
 
-fn load_models(dir: &Path) -> Result<Models, Failure> {
+fn load_models(dir: &Path, face: AnalyzerConfig, voice: VoiceConfig) -> Result<Models, Failure> {
     let invalid = |e: &dyn std::fmt::Display| Failure::new(Code::ModelsInvalid, e.to_string());
     let catalog = ModelCatalog::open(dir).map_err(|e| invalid(&e))?;
-    let face =
-        Arc::new(FaceAnalyzer::load(&catalog, AnalyzerConfig::default()).map_err(|e| invalid(&e))?);
-    let voice = VoiceAnalyzer::load(&catalog, VoiceConfig::default()).map_err(|e| invalid(&e))?;
+    let face = Arc::new(FaceAnalyzer::load(&catalog, face).map_err(|e| invalid(&e))?);
+    let voice = VoiceAnalyzer::load(&catalog, voice).map_err(|e| invalid(&e))?;
     let versions = catalog
         .entries()
         .iter()
@@ -253,7 +260,8 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
             return Err(e);
         }
     };
-    let models = Models::load_shared(paths).await?;
+    let settings = crate::settings::load(&store).await?;
+    let models = Models::load_shared(paths, &settings).await?;
 
     let mut passwords = Passwords::default();
     let clerk_password = passwords.get(Some("STATION_CLERK_PASSWORD"), "the clerk's password")?;

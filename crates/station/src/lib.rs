@@ -21,6 +21,7 @@ pub mod live_face;
 pub mod paths;
 pub mod platform;
 pub mod queue;
+pub mod settings;
 pub mod sync;
 pub mod voice;
 

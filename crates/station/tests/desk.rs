@@ -1,6 +1,7 @@
 //! The window's core (`station::desk::Desk`) without the window: a chip
 //! read cancelled mid-way in the real vpcd reader, a recording cancelled on
-//! the virtual PulseAudio microphone, and the audit log's role rule.
+//! the virtual PulseAudio microphone, the audit log's role rule and the
+//! administrator's settings.
 
 // In tests a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +15,7 @@ use station::audit_view::AuditQuery;
 use station::cancel::Cancellation;
 use station::card::read::ChipProgress;
 use station::desk::{AccessInput, Desk, NewStaffRole};
+use station::settings::{SettingsChange, StationSettings};
 use station::voice::VoiceSource;
 use station::{Code, StationPaths};
 use store::{AuditAction, Store};
@@ -206,4 +208,127 @@ fn a_recording_cancelled_on_the_microphone_stops_at_once_and_keeps_nothing() {
     // Twenty levels a second: six seconds would be 120. The stream stopped
     // within a chunk or two of the cancel.
     assert!((10..20).contains(&levels), "{levels} levels");
+}
+
+#[test]
+fn administrators_change_settings_each_change_audited_and_bad_values_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let (desk, paths) = desk(tmp.path()).await;
+        let before = desk.settings().await.unwrap();
+        assert_eq!(before.settings, StationSettings::default());
+        assert_eq!(before.platform_url, None);
+        assert!(before.trust_files.is_empty());
+
+        let wanted = StationSettings {
+            face_match_threshold: 0.42,
+            liveness_live_threshold: 0.85,
+            reader: Some("Virtual PCD 00 01".into()),
+            microphone: Some("virtmic".into()),
+            ..StationSettings::default()
+        };
+        let change = |settings: StationSettings| SettingsChange {
+            settings,
+            platform_url: None,
+        };
+        let saved = desk.save_settings(change(wanted.clone())).await.unwrap();
+        assert_eq!(saved.settings, wanted);
+
+        // A bad value (crossed liveness thresholds) changes nothing, not
+        // even the good values beside it.
+        let bad = StationSettings {
+            face_match_threshold: 0.1,
+            liveness_spoof_threshold: 0.9,
+            ..wanted.clone()
+        };
+        let refused = desk.save_settings(change(bad)).await.unwrap_err();
+        assert_eq!(refused.code, Code::SettingInvalid);
+        // No platform address before registration.
+        let unregistered = desk
+            .save_settings(SettingsChange {
+                settings: wanted.clone(),
+                platform_url: Some("https://hub.example".into()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unregistered.code, Code::NotRegistered);
+        assert_eq!(desk.settings().await.unwrap().settings, wanted);
+
+        // Trust store: garbage is refused and leaves the folder as it was;
+        // the demo CSCA is taken.
+        let garbage = tmp.path().join("csca.der");
+        std::fs::write(&garbage, b"not a certificate").unwrap();
+        let refused = desk
+            .import_trust_file(garbage.to_str().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, Code::TrustFileInvalid);
+        let text = tmp.path().join("notes.txt");
+        std::fs::write(&text, b"hello").unwrap();
+        let refused = desk
+            .import_trust_file(text.to_str().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, Code::TrustFileInvalid);
+        assert!(desk.settings().await.unwrap().trust_files.is_empty());
+        let csca = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/documents/demo/trust/csca.der");
+        let view = desk
+            .import_trust_file(csca.to_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(view.trust_files.len(), 1, "{:?}", view.trust_files);
+        assert!(view.trust_files[0].starts_with("csca-") && view.trust_files[0].ends_with(".der"));
+        let loaded = emrtd::passive::TrustStore::load_dir(&paths.data_dir.join("trust")).unwrap();
+        assert_eq!(loaded.len(), 1);
+
+        // Every change is in the audit log by name, by the administrator.
+        let audit = desk
+            .audit(AuditQuery {
+                action: Some("settings_changed".into()),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let mut subjects: Vec<&str> = audit
+            .lines
+            .iter()
+            .filter_map(|l| l.subject.as_deref())
+            .collect();
+        subjects.sort_unstable();
+        assert_eq!(
+            subjects,
+            [
+                "settings.face_match_threshold",
+                "settings.liveness_live_threshold",
+                "settings.microphone",
+                "settings.reader",
+                "trust_store",
+            ]
+        );
+        assert!(audit.lines.iter().all(|l| l.actor == ADMIN.0));
+
+        // Not a clerk's, nor a supervisor's: the core refuses.
+        for (name, pw) in [CLERK, SUPERVISOR] {
+            desk.sign_in(name, password(pw)).await.unwrap();
+            assert_eq!(desk.settings().await.unwrap_err().code, Code::NotPermitted);
+            let refused = desk
+                .save_settings(change(StationSettings::default()))
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code, Code::NotPermitted);
+            let refused = desk
+                .import_trust_file(csca.to_str().unwrap())
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code, Code::NotPermitted);
+        }
+        let store = Store::open(&paths.database()).await.unwrap();
+        assert_eq!(
+            station::settings::load(&store).await.unwrap(),
+            wanted,
+            "the refused changes left the settings as they were"
+        );
+        store.close().await;
+    });
 }

@@ -48,6 +48,8 @@ fn export_everything(dir: &Path) {
     export::<station::queue::PacketRow>(dir);
     export::<station::audit_view::AuditQuery>(dir);
     export::<station::audit_view::AuditView>(dir);
+    export::<station::settings::SettingsView>(dir);
+    export::<station::settings::SettingsChange>(dir);
     export::<microphone::Level>(dir);
 }
 
