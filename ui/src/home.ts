@@ -12,6 +12,7 @@ import type { QueueView } from "./bindings/QueueView.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { t } from "./i18n.js";
 import { replace, show, type Screen } from "./shell.js";
+import { table } from "./panel.js";
 import { settingsScreen } from "./settings.js";
 import { auditScreen, openResubmit } from "./supervision.js";
 import { startEnrollment } from "./wizard.js";
@@ -388,34 +389,19 @@ export function queueScreen(): Screen {
             body,
             countsView(view),
             view.packets.length
-              ? el(
-                  "table",
-                  { class: "packets", "data-testid": "packets" },
-                  el(
-                    "thead",
-                    {},
+              ? table(
+                  "packets",
+                  ["queue.packet", "queue.state", "queue.attempts", "queue.queued_at", "queue.last_error", "queue.action"],
+                  view.packets.map((p) =>
                     el(
                       "tr",
-                      {},
-                      ...["queue.packet", "queue.state", "queue.attempts", "queue.queued_at", "queue.last_error", "queue.action"].map(
-                        (k) => el("th", {}, t(k)),
-                      ),
-                    ),
-                  ),
-                  el(
-                    "tbody",
-                    {},
-                    ...view.packets.map((p) =>
-                      el(
-                        "tr",
-                        { "data-testid": "packet-row", "data-packet": p.id, "data-state": p.state },
-                        el("td", { class: "mono" }, p.id.slice(0, 8)),
-                        el("td", {}, t(`queue.state.${p.state}`)),
-                        el("td", {}, String(p.attempts)),
-                        el("td", {}, new Date(p.queued_at_unix_ms).toLocaleString()),
-                        el("td", {}, p.last_error ?? ""),
-                        el("td", {}, ...(p.state === "rejected" ? [resubmitButton(p)] : [])),
-                      ),
+                      { "data-testid": "packet-row", "data-packet": p.id, "data-state": p.state },
+                      el("td", { class: "mono" }, p.id.slice(0, 8)),
+                      el("td", {}, t(`queue.state.${p.state}`)),
+                      el("td", {}, String(p.attempts)),
+                      el("td", {}, new Date(p.queued_at_unix_ms).toLocaleString()),
+                      el("td", {}, p.last_error ?? ""),
+                      el("td", {}, ...(p.state === "rejected" ? [resubmitButton(p)] : [])),
                     ),
                   ),
                 )

@@ -3,18 +3,14 @@
 // and the devices the counter uses. The core checks every value and
 // refuses anyone but an administrator; nothing is decided here.
 
-import { api, asFailure } from "./api.js";
+import { api } from "./api.js";
 import type { DoctorReport } from "./bindings/DoctorReport.js";
 import type { SettingsView } from "./bindings/SettingsView.js";
 import type { StationSettings } from "./bindings/StationSettings.js";
-import { button, el, field, problemView, unexpectedView } from "./dom.js";
+import { el, field } from "./dom.js";
 import { t } from "./i18n.js";
-import { replace, type Screen } from "./shell.js";
-
-function failureView(e: unknown): HTMLElement {
-  const f = asFailure(e);
-  return f ? problemView(f) : unexpectedView(e);
-}
+import { onSubmit, panelScreen } from "./panel.js";
+import type { Screen } from "./shell.js";
 
 type Threshold = "face_match_threshold" | "liveness_live_threshold" | "liveness_spoof_threshold" | "voice_min_speech_seconds" | "voice_min_snr_db";
 const THRESHOLDS: { key: Threshold; step: string; min: string; max: string }[] = [
@@ -86,10 +82,7 @@ function form(view: SettingsView, devices: DoctorReport | null, reload: (done: D
     result,
     save,
   );
-  settingsForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    save.disabled = true;
-    result.replaceChildren();
+  onSubmit(settingsForm, save, result, async () => {
     const settings: StationSettings = {
       ...s,
       reader: reader.value || null,
@@ -97,13 +90,8 @@ function form(view: SettingsView, devices: DoctorReport | null, reload: (done: D
       microphone: microphone.value || null,
     };
     for (const { key, f } of numbers) settings[key] = Number(f.input.value);
-    try {
-      await api.saveSettings({ settings, platform_url: view.platform_url === null ? null : url.input.value });
-      reload("saved");
-    } catch (err) {
-      replace(result, failureView(err));
-      save.disabled = false;
-    }
+    await api.saveSettings({ settings, platform_url: view.platform_url === null ? null : url.input.value });
+    reload("saved");
   });
 
   const path = field("settings.trust_path", { "data-testid": "trust-path", autocomplete: "off" });
@@ -121,17 +109,9 @@ function form(view: SettingsView, devices: DoctorReport | null, reload: (done: D
     trustResult,
     add,
   );
-  trustForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    add.disabled = true;
-    trustResult.replaceChildren();
-    try {
-      await api.importTrustFile(path.input.value);
-      reload("trust_added");
-    } catch (err) {
-      replace(trustResult, failureView(err));
-      add.disabled = false;
-    }
+  onSubmit(trustForm, add, trustResult, async () => {
+    await api.importTrustFile(path.input.value);
+    reload("trust_added");
   });
   return el("div", { class: "stack" }, settingsForm, trustForm);
 }
@@ -139,36 +119,15 @@ function form(view: SettingsView, devices: DoctorReport | null, reload: (done: D
 export function settingsScreen(home: () => void): Screen {
   // What the last action did, said above the form once it is reloaded.
   let done: Done | null = null;
-  const screen: Screen = {
-    render() {
-      const body = el("div", {}, el("p", { class: "muted" }, t("queue.loading")));
-      const back = button("nav.home", { "data-testid": "back-home" });
-      back.addEventListener("click", home);
-      const reload = (what: Done) => {
-        done = what;
-        void load();
-      };
-      const load = async () => {
-        try {
-          const [view, devices] = await Promise.all([api.settings(), api.deviceStatus().catch(() => null)]);
-          replace(
-            body,
-            ...(done ? [el("p", { class: "ok-note", "data-testid": `settings-${done}` }, t(`settings.${done}`))] : []),
-            form(view, devices, reload),
-          );
-        } catch (e) {
-          replace(body, failureView(e));
-        }
-      };
-      void load();
-      return el(
-        "section",
-        { class: "panel" },
-        el("div", { class: "panel-head" }, el("h2", { "data-testid": "settings-title" }, t("settings.title")), back),
-        body,
-      );
-    },
-    back: home,
-  };
-  return screen;
+  return panelScreen("settings.title", "settings-title", home, async (reload) => {
+    const [view, devices] = await Promise.all([api.settings(), api.deviceStatus().catch(() => null)]);
+    const after = (what: Done) => {
+      done = what;
+      reload();
+    };
+    return [
+      ...(done ? [el("p", { class: "ok-note", "data-testid": `settings-${done}` }, t(`settings.${done}`))] : []),
+      form(view, devices, after),
+    ];
+  });
 }

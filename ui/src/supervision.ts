@@ -3,18 +3,14 @@
 // resubmitting a packet the platform rejected. The core refuses both to
 // anyone else; the window only hides the doors.
 
-import { api, asFailure } from "./api.js";
+import { api } from "./api.js";
 import type { AuditQuery } from "./bindings/AuditQuery.js";
 import type { AuditView } from "./bindings/AuditView.js";
 import type { PacketRow } from "./bindings/PacketRow.js";
-import { button, el, field, problemView, unexpectedView } from "./dom.js";
+import { button, el, field } from "./dom.js";
 import { t } from "./i18n.js";
-import { openDialog, replace, type Screen } from "./shell.js";
-
-function failureView(e: unknown): HTMLElement {
-  const f = asFailure(e);
-  return f ? problemView(f) : unexpectedView(e);
-}
+import { onSubmit, panelScreen, table } from "./panel.js";
+import { openDialog, type Screen } from "./shell.js";
 
 // --- resubmit ------------------------------------------------------------
 
@@ -41,18 +37,10 @@ export function openResubmit(packet: PacketRow, done: (row: PacketRow) => void):
     submit,
   );
   const close = openDialog(form);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    submit.disabled = true;
-    errors.replaceChildren();
-    try {
-      const row = await api.resubmitPacket(packet.id, name.input.value, password.input.value);
-      close();
-      done(row);
-    } catch (err) {
-      replace(errors, failureView(err));
-      submit.disabled = false;
-    }
+  onSubmit(form, submit, errors, async () => {
+    const row = await api.resubmitPacket(packet.id, name.input.value, password.input.value);
+    close();
+    done(row);
   });
 }
 
@@ -84,95 +72,57 @@ export function auditScreen(home: () => void): Screen {
   // The pages seen so far, to go back to newer ones.
   const query: AuditQuery = { before: null, actor: null, action: null };
   const newer: (number | null)[] = [];
-  return {
-    render() {
-      const body = el("div", { "aria-live": "polite" }, el("p", { class: "muted" }, t("queue.loading")));
-      const back = button("nav.home", { "data-testid": "back-home" });
-      back.addEventListener("click", home);
-      const load = async () => {
-        try {
-          const view = await api.auditLog(query);
-          const actor = select("audit-actor", "audit.actor", "audit.all_actors", view.actors.map((a) => [a, a]), query.actor);
-          const action = select(
-            "audit-action",
-            "audit.action",
-            "audit.all_actions",
-            view.actions.map((a) => [a, t(`audit.action.${a}`)]),
-            query.action,
-          );
-          const filter = () => {
-            query.actor = actor.value || null;
-            query.action = action.value || null;
-            query.before = null;
-            newer.length = 0;
-            void load();
-          };
-          actor.addEventListener("change", filter);
-          action.addEventListener("change", filter);
-          const newerButton = button("audit.newer", { "data-testid": "audit-newer" });
-          newerButton.disabled = newer.length === 0;
-          newerButton.addEventListener("click", () => {
-            query.before = newer.pop() ?? null;
-            void load();
-          });
-          const olderButton = button("audit.older", { "data-testid": "audit-older" });
-          olderButton.disabled = view.next_before === null;
-          olderButton.addEventListener("click", () => {
-            newer.push(query.before);
-            query.before = view.next_before;
-            void load();
-          });
-          replace(
-            body,
-            chainView(view),
-            el("div", { class: "row" }, actor, action),
-            view.lines.length
-              ? el(
-                  "table",
-                  { class: "packets", "data-testid": "audit-lines" },
-                  el(
-                    "thead",
-                    {},
-                    el(
-                      "tr",
-                      {},
-                      ...["audit.seq", "audit.at", "audit.actor", "audit.action", "audit.subject", "audit.detail"].map((k) =>
-                        el("th", {}, t(k)),
-                      ),
-                    ),
-                  ),
-                  el(
-                    "tbody",
-                    {},
-                    ...view.lines.map((l) =>
-                      el(
-                        "tr",
-                        { "data-testid": "audit-line", "data-action": l.action, "data-actor": l.actor },
-                        el("td", {}, String(l.seq)),
-                        el("td", {}, new Date(l.at_unix_ms).toLocaleString()),
-                        el("td", {}, l.actor),
-                        el("td", {}, t(`audit.action.${l.action}`)),
-                        el("td", { class: "mono" }, l.subject ? l.subject.slice(0, 8) : ""),
-                        el("td", {}, l.detail),
-                      ),
-                    ),
-                  ),
-                )
-              : el("p", { class: "muted" }, t("audit.empty")),
-            el("div", { class: "row" }, newerButton, olderButton),
-          );
-        } catch (e) {
-          replace(body, failureView(e));
-        }
-      };
-      void load();
-      return el(
-        "section",
-        { class: "panel" },
-        el("div", { class: "panel-head" }, el("h2", { "data-testid": "audit-title" }, t("audit.title")), back),
-        body,
-      );
-    },
-    back: home,
-  };
+  return panelScreen("audit.title", "audit-title", home, async (reload) => {
+    const view = await api.auditLog(query);
+    const actor = select("audit-actor", "audit.actor", "audit.all_actors", view.actors.map((a) => [a, a]), query.actor);
+    const action = select(
+      "audit-action",
+      "audit.action",
+      "audit.all_actions",
+      view.actions.map((a) => [a, t(`audit.action.${a}`)]),
+      query.action,
+    );
+    const filter = () => {
+      query.actor = actor.value || null;
+      query.action = action.value || null;
+      query.before = null;
+      newer.length = 0;
+      reload();
+    };
+    actor.addEventListener("change", filter);
+    action.addEventListener("change", filter);
+    const newerButton = button("audit.newer", { "data-testid": "audit-newer" });
+    newerButton.disabled = newer.length === 0;
+    newerButton.addEventListener("click", () => {
+      query.before = newer.pop() ?? null;
+      reload();
+    });
+    const olderButton = button("audit.older", { "data-testid": "audit-older" });
+    olderButton.disabled = view.next_before === null;
+    olderButton.addEventListener("click", () => {
+      newer.push(query.before);
+      query.before = view.next_before;
+      reload();
+    });
+    const rows = view.lines.map((l) =>
+      el(
+        "tr",
+        { "data-testid": "audit-line", "data-action": l.action, "data-actor": l.actor },
+        el("td", {}, String(l.seq)),
+        el("td", {}, new Date(l.at_unix_ms).toLocaleString()),
+        el("td", {}, l.actor),
+        el("td", { class: "nowrap" }, t(`audit.action.${l.action}`)),
+        el("td", { class: "mono" }, l.subject ? l.subject.slice(0, 8) : ""),
+        el("td", {}, l.detail),
+      ),
+    );
+    return [
+      chainView(view),
+      el("div", { class: "row" }, actor, action),
+      rows.length
+        ? table("audit-lines", ["audit.seq", "audit.at", "audit.actor", "audit.action", "audit.subject", "audit.detail"], rows)
+        : el("p", { class: "muted" }, t("audit.empty")),
+      el("div", { class: "row" }, newerButton, olderButton),
+    ];
+  });
 }

@@ -170,80 +170,55 @@ impl StationSettings {
 
     /// Each setting as its store key and text; none: unset.
     fn entries(&self) -> [(&'static str, Option<String>); 8] {
+        let number = |v: f32| Some(v.to_string());
         [
-            (
-                "settings.face_match_threshold",
-                Some(self.face_match_threshold.to_string()),
-            ),
-            (
-                "settings.liveness_live_threshold",
-                Some(self.liveness_live_threshold.to_string()),
-            ),
-            (
-                "settings.liveness_spoof_threshold",
-                Some(self.liveness_spoof_threshold.to_string()),
-            ),
-            (
-                "settings.voice_min_speech_seconds",
-                Some(self.voice_min_speech_seconds.to_string()),
-            ),
-            (
-                "settings.voice_min_snr_db",
-                Some(self.voice_min_snr_db.to_string()),
-            ),
-            ("settings.reader", self.reader.clone()),
-            ("settings.camera", self.camera.clone()),
-            ("settings.microphone", self.microphone.clone()),
+            (FACE_MATCH, number(self.face_match_threshold)),
+            (LIVE, number(self.liveness_live_threshold)),
+            (SPOOF, number(self.liveness_spoof_threshold)),
+            (SPEECH, number(self.voice_min_speech_seconds)),
+            (SNR, number(self.voice_min_snr_db)),
+            (READER, self.reader.clone()),
+            (CAMERA, self.camera.clone()),
+            (MICROPHONE, self.microphone.clone()),
         ]
     }
 }
 
-/// The stored settings; defaults for those never set. A stored value
+const FACE_MATCH: &str = "settings.face_match_threshold";
+const LIVE: &str = "settings.liveness_live_threshold";
+const SPOOF: &str = "settings.liveness_spoof_threshold";
+const SPEECH: &str = "settings.voice_min_speech_seconds";
+const SNR: &str = "settings.voice_min_snr_db";
+const READER: &str = "settings.reader";
+const CAMERA: &str = "settings.camera";
+const MICROPHONE: &str = "settings.microphone";
+
+/// The stored settings; defaults for those never set. A stored number
 /// that does not parse (the file was edited) is the default, logged.
 pub async fn load(store: &Store) -> Result<StationSettings, Failure> {
+    let mut stored = std::collections::HashMap::new();
+    for (key, _) in StationSettings::default().entries() {
+        let value = store.setting(key).await.map_err(store_failure)?;
+        stored.insert(key, value.filter(|v| !v.is_empty()));
+    }
+    let mut take = |key: &str| stored.remove(key).flatten();
     let mut s = StationSettings::default();
-    let text = async |key: &str| {
-        store
-            .setting(key)
-            .await
-            .map_err(store_failure)
-            .map(|v| v.filter(|v| !v.is_empty()))
-    };
-    let number = |key: &str, value: Option<String>, default: f32| match value {
-        None => default,
-        Some(v) => v.parse().unwrap_or_else(|_| {
-            tracing::warn!(key, "unreadable setting; the default applies");
-            default
-        }),
-    };
-    s.face_match_threshold = number(
-        "face_match_threshold",
-        text("settings.face_match_threshold").await?,
-        s.face_match_threshold,
-    );
-    s.liveness_live_threshold = number(
-        "liveness_live_threshold",
-        text("settings.liveness_live_threshold").await?,
-        s.liveness_live_threshold,
-    );
-    s.liveness_spoof_threshold = number(
-        "liveness_spoof_threshold",
-        text("settings.liveness_spoof_threshold").await?,
-        s.liveness_spoof_threshold,
-    );
-    s.voice_min_speech_seconds = number(
-        "voice_min_speech_seconds",
-        text("settings.voice_min_speech_seconds").await?,
-        s.voice_min_speech_seconds,
-    );
-    s.voice_min_snr_db = number(
-        "voice_min_snr_db",
-        text("settings.voice_min_snr_db").await?,
-        s.voice_min_snr_db,
-    );
-    s.reader = text("settings.reader").await?;
-    s.camera = text("settings.camera").await?;
-    s.microphone = text("settings.microphone").await?;
+    for (key, slot) in [
+        (FACE_MATCH, &mut s.face_match_threshold),
+        (LIVE, &mut s.liveness_live_threshold),
+        (SPOOF, &mut s.liveness_spoof_threshold),
+        (SPEECH, &mut s.voice_min_speech_seconds),
+        (SNR, &mut s.voice_min_snr_db),
+    ] {
+        match take(key).map(|v| v.parse::<f32>()) {
+            Some(Ok(value)) => *slot = value,
+            Some(Err(_)) => tracing::warn!(key, "unreadable setting; the default applies"),
+            None => {}
+        }
+    }
+    s.reader = take(READER);
+    s.camera = take(CAMERA);
+    s.microphone = take(MICROPHONE);
     Ok(s)
 }
 
