@@ -14,7 +14,7 @@ use station::queue::{PacketRow, QueueView};
 use station::settings::{SettingsChange, SettingsView};
 use station::{DoctorOptions, DoctorReport, Failure, StationPaths};
 use tauri::State;
-use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::ipc::{Channel, InvokeResponseBody, Response};
 use zeroize::Zeroizing;
 
 /// What every command may reach.
@@ -207,4 +207,11 @@ pub async fn save_settings(
 #[tauri::command]
 pub async fn import_trust_file(state: State<'_, AppState>, path: String) -> Answer<SettingsView> {
     state.desk.import_trust_file(&path).await
+}
+
+/// The recorded voice as WAV bytes (an ArrayBuffer in the window, played
+/// from a blob URL): never a file.
+#[tauri::command]
+pub async fn voice_playback(state: State<'_, AppState>) -> Answer<Response> {
+    state.desk.voice_playback().await.map(Response::new)
 }

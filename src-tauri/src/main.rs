@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             commands::settings,
             commands::save_settings,
             commands::import_trust_file,
+            commands::voice_playback,
         ])
         .run(tauri::generate_context!());
     match app {

@@ -496,6 +496,28 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     shot(&client, "11-voice-recording").await;
     player.await.unwrap().unwrap();
     wait_for(&client, Locator::Css(&css("voice-result")), 60).await;
+    // Play back: the sample's WAV bytes reach the window's memory as a
+    // blob the audio element decodes, as long as the recording.
+    click(&client, "play-voice").await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=voice-audio][src^='blob:']"),
+        10,
+    )
+    .await;
+    let seconds = client
+        .execute_async(
+            "const done = arguments[0];
+             const a = document.querySelector('[data-testid=voice-audio]');
+             const report = () => done(a.error ? 'error ' + a.error.code : a.duration);
+             if (a.readyState >= 1 || a.error) report();
+             else { a.addEventListener('loadedmetadata', report); a.addEventListener('error', report); }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let seconds = seconds.as_f64().unwrap_or_else(|| panic!("{seconds}"));
+    assert!((3.0..=6.5).contains(&seconds), "{seconds} s played back");
     shot(&client, "12-voice-result").await;
     click(&client, "next").await;
 
@@ -637,6 +659,10 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         "{actions:?}"
     );
     assert!(actions.iter().any(|a| a == "resubmitted"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "voice_played_back"),
+        "{actions:?}"
+    );
     shot(&client, "20-audit").await;
     client
         .find(Locator::Css(

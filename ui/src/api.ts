@@ -95,4 +95,5 @@ export const api = {
   settings: () => call<SettingsView>("settings"),
   saveSettings: (change: SettingsChange) => call<SettingsView>("save_settings", { change }),
   importTrustFile: (path: string) => call<SettingsView>("import_trust_file", { path }),
+  voicePlayback: () => call<ArrayBuffer>("voice_playback"),
 };

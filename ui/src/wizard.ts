@@ -509,11 +509,36 @@ function voiceResult(r: VoiceReport): HTMLElement {
   );
 }
 
+/// Plays the recorded sample back: its WAV bytes come from the core's
+/// memory into a blob URL, never a file.
+function playback(): HTMLElement {
+  const play = button("voice.play", { "data-testid": "play-voice" });
+  const audio = el("audio", { controls: "", "data-testid": "voice-audio" });
+  audio.hidden = true;
+  const errors = el("div", { "aria-live": "assertive" });
+  play.addEventListener("click", async () => {
+    play.disabled = true;
+    errors.replaceChildren();
+    try {
+      const wav = await api.voicePlayback();
+      if (audio.src) URL.revokeObjectURL(audio.src);
+      audio.src = URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
+      audio.hidden = false;
+      await audio.play().catch(() => undefined);
+    } catch (e) {
+      replace(errors, failureView(e));
+    } finally {
+      play.disabled = false;
+    }
+  });
+  return el("div", { class: "row" }, play, audio, errors);
+}
+
 function voiceStep(wz: Wizard): HTMLElement {
   const result = el("div", { "aria-live": "polite" });
   if (wz.voice) {
     result.append(el("p", { class: "ok-note" }, t("voice.accepted")), voiceResult(wz.voice));
-    return el("section", { class: "panel" }, el("h2", {}, t("step.voice")), result);
+    return el("section", { class: "panel" }, el("h2", {}, t("step.voice")), result, playback());
   }
   const digits = el("p", { class: "challenge", "data-testid": "challenge" }, wz.challenge?.digits ?? "");
   const spoken = el("p", { class: "muted" }, wz.challenge?.zh ?? "");

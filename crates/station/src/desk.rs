@@ -547,6 +547,12 @@ impl Desk {
         .await
     }
 
+    /// The recorded voice sample as WAV bytes, to play back from memory.
+    pub async fn voice_playback(&self) -> Result<Vec<u8>, Failure> {
+        self.with_draft(async |draft| draft.voice_playback(&self.store).await)
+            .await
+    }
+
     /// The clerk hands the enrollment over for review.
     pub async fn submit(&self) -> Result<(), Failure> {
         self.with_draft(async |draft| draft.submit(&self.store).await)

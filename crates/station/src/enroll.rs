@@ -792,6 +792,28 @@ impl Draft {
         Ok(report)
     }
 
+    /// The recorded voice as a WAV in memory, for the clerk to play back
+    /// (audited); it never reaches a file.
+    pub async fn voice_playback(&self, store: &Store) -> Result<Vec<u8>, Failure> {
+        let voice = self
+            .voice
+            .as_ref()
+            .ok_or_else(|| Failure::new(Code::InvalidArgument, "record the voice first"))?;
+        let sample = &voice.capture.sample;
+        let wav = microphone::encode_wav(&sample.samples, sample.sample_rate_hz)
+            .map_err(crate::voice::audio_failure)?;
+        store
+            .record_audit(
+                Actor::User(self.clerk),
+                AuditAction::VoicePlayedBack,
+                Some(&self.id.to_string()),
+                "",
+            )
+            .await
+            .map_err(store_failure)?;
+        Ok(wav)
+    }
+
     /// The clerk hands the enrollment to a supervisor.
     pub async fn submit(&mut self, store: &Store) -> Result<(), Failure> {
         if self.voice.is_none() {

@@ -105,6 +105,8 @@ text_enum! {
         SettingsChanged = "settings_changed",
         /// The clerk stopped a long step (a chip read, a recording).
         StepCancelled = "step_cancelled",
+        /// The clerk played the recorded voice sample back.
+        VoicePlayedBack = "voice_played_back",
     }
 }
 
