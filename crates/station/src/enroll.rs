@@ -999,6 +999,7 @@ pub async fn seal_and_queue(
 struct DemoCard {
     stop: Arc<AtomicBool>,
     serving: Option<std::thread::JoinHandle<()>>,
+    port: u16,
 }
 
 impl DemoCard {
@@ -1022,15 +1023,26 @@ impl DemoCard {
         Ok(Self {
             stop,
             serving: Some(serving),
+            port,
         })
     }
 }
+
+/// How long taking the demo card out waits for pcscd to see it gone.
+const DEMO_REMOVAL: Duration = Duration::from_secs(2);
 
 impl Drop for DemoCard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.serving.take() {
             let _ = t.join();
+        }
+        // A read started at once (a retry after a cancel) must not find
+        // this card still listed and lose it mid-exchange.
+        let gone = card::reader::Readers::establish()
+            .and_then(|r| r.wait_for_removal(&vpcd_reader(self.port), DEMO_REMOVAL));
+        if !matches!(gone, Ok(true)) {
+            tracing::debug!(?gone, "the demo card's removal was not seen");
         }
     }
 }

@@ -18,13 +18,20 @@ use station::desk::{AccessInput, Desk, NewStaffRole};
 use station::settings::{SettingsChange, StationSettings};
 use station::voice::VoiceSource;
 use station::{Code, StationPaths};
-use store::{AuditAction, Store};
+use store::{Actor, AuditAction, Store};
 use testbed::Service;
 use zeroize::Zeroizing;
 
 const ADMIN: (&str, &str) = ("admin", "admin-password-1");
 const CLERK: (&str, &str) = ("clerk.wang", "clerk-password-1");
 const SUPERVISOR: (&str, &str) = ("supervisor.li", "supervisor-password-1");
+
+/// The demo document goes into the first vpcd reader: one test at a time.
+static READER: Mutex<()> = Mutex::new(());
+
+fn lock_reader() -> std::sync::MutexGuard<'static, ()> {
+    READER.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -75,6 +82,7 @@ fn a_chip_read_cancelled_mid_way_keeps_nothing_is_audited_and_starts_over() {
     if !testbed::require(Service::Pcscd) {
         return;
     }
+    let _reader = lock_reader();
     let tmp = tempfile::tempdir().unwrap();
     runtime().block_on(async {
         let (desk, paths) = desk(tmp.path()).await;
@@ -135,7 +143,7 @@ fn a_chip_read_cancelled_mid_way_keeps_nothing_is_audited_and_starts_over() {
 fn only_supervisors_and_administrators_read_the_audit_log() {
     let tmp = tempfile::tempdir().unwrap();
     runtime().block_on(async {
-        let (desk, _) = desk(tmp.path()).await;
+        let (desk, paths) = desk(tmp.path()).await;
         desk.sign_in(CLERK.0, password(CLERK.1)).await.unwrap();
         let refused = desk.audit(AuditQuery::default()).await.unwrap_err();
         assert_eq!(refused.code, Code::NotPermitted);
@@ -166,6 +174,35 @@ fn only_supervisors_and_administrators_read_the_audit_log() {
         assert_eq!(details, ["role supervisor", "role clerk"]);
         assert!(by_admin.lines.iter().all(|l| l.actor == ADMIN.0));
         assert_eq!(by_admin.next_before, None);
+
+        // Pages of fifty, newest first, each starting below the last.
+        let store = Store::open(&paths.database()).await.unwrap();
+        for i in 0..60 {
+            store
+                .record_audit(
+                    Actor::System,
+                    AuditAction::Purged,
+                    None,
+                    &format!("entry {i}"),
+                )
+                .await
+                .unwrap();
+        }
+        store.close().await;
+        let purged = |before| AuditQuery {
+            action: Some("purged".into()),
+            actor: Some("system".into()),
+            before,
+        };
+        let first = desk.audit(purged(None)).await.unwrap();
+        assert_eq!(first.lines.len(), 50);
+        assert_eq!(first.lines[0].detail, "entry 59");
+        let second = desk.audit(purged(first.next_before)).await.unwrap();
+        let details: Vec<&str> = second.lines.iter().map(|l| l.detail.as_str()).collect();
+        assert_eq!(details.len(), 10);
+        assert_eq!(details[0], "entry 9");
+        assert_eq!(details[9], "entry 0");
+        assert_eq!(second.next_before, None);
 
         let bad = desk
             .audit(AuditQuery {
@@ -330,5 +367,37 @@ fn administrators_change_settings_each_change_audited_and_bad_values_change_noth
             "the refused changes left the settings as they were"
         );
         store.close().await;
+    });
+}
+
+#[test]
+fn the_next_enrollment_decides_with_the_saved_thresholds_and_devices() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let _reader = lock_reader();
+    let tmp = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let (desk, _) = desk(tmp.path()).await;
+        let settings = StationSettings {
+            face_match_threshold: 0.2,
+            microphone: Some("no-such-microphone".into()),
+            ..StationSettings::default()
+        };
+        desk.save_settings(SettingsChange {
+            settings,
+            platform_url: None,
+        })
+        .await
+        .unwrap();
+
+        desk.sign_in(CLERK.0, password(CLERK.1)).await.unwrap();
+        desk.begin().await.unwrap();
+        desk.read_document(can(), |_| {}).await.unwrap();
+        let face = desk.capture_face(None, |_| {}, |_| {}).await.unwrap();
+        assert_eq!(face.matching.threshold, 0.2);
+        // The chosen microphone is the one opened: it is not attached.
+        let voice = desk.capture_voice(|_| {}).await.unwrap_err();
+        assert_eq!(voice.code, Code::NoMicrophone, "{voice}");
     });
 }
