@@ -389,7 +389,7 @@ fn trust_files(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Where a file chosen by path points, for messages.
+/// The path the administrator typed for a trust file; empty is no file.
 pub fn chosen_path(text: &str) -> Result<PathBuf, Failure> {
     let text = text.trim();
     if text.is_empty() {
