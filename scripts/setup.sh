@@ -18,6 +18,9 @@ PACKAGES=(
   libclang-dev clang libv4l-dev
   # UI tests and the headless desktop
   xvfb xauth webkit2gtk-driver
+  # the window plays the recorded voice back: WebKitGTK's WAV parser and
+  # PulseAudio sink (installed without recommends, so named here)
+  gstreamer1.0-plugins-good
   # fonts that render Chinese
   fonts-noto-cjk
   # the UI build

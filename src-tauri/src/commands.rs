@@ -3,16 +3,18 @@
 //! threads inside the core; its progress comes back over the channel the
 //! window passes in.
 
+use station::audit_view::{AuditQuery, AuditView};
 use station::card::read::ChipProgress;
 use station::desk::{
     AccessInput, DeskState, MrzCheck, MrzFields, NewStaffRole, ReviewDecision, ReviewOutcome,
     StaffMember,
 };
 use station::enroll::{ChallengeText, DocumentReport, FaceProgress, FaceReport, VoiceReport};
-use station::queue::QueueView;
+use station::queue::{PacketRow, QueueView};
+use station::settings::{SettingsChange, SettingsView};
 use station::{DoctorOptions, DoctorReport, Failure, StationPaths};
 use tauri::State;
-use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::ipc::{Channel, InvokeResponseBody, Response};
 use zeroize::Zeroizing;
 
 /// What every command may reach.
@@ -176,4 +178,52 @@ pub async fn review(
         .desk
         .review(&supervisor, Zeroizing::new(password), decision)
         .await
+}
+
+#[tauri::command]
+pub fn cancel_step(state: State<'_, AppState>) -> bool {
+    state.desk.cancel_step()
+}
+
+#[tauri::command]
+pub async fn resubmit_packet(
+    state: State<'_, AppState>,
+    packet: String,
+    user: String,
+    password: String,
+) -> Answer<PacketRow> {
+    state
+        .desk
+        .resubmit(&packet, &user, Zeroizing::new(password))
+        .await
+}
+
+#[tauri::command]
+pub async fn audit_log(state: State<'_, AppState>, query: AuditQuery) -> Answer<AuditView> {
+    state.desk.audit(query).await
+}
+
+#[tauri::command]
+pub async fn settings(state: State<'_, AppState>) -> Answer<SettingsView> {
+    state.desk.settings().await
+}
+
+#[tauri::command]
+pub async fn save_settings(
+    state: State<'_, AppState>,
+    change: SettingsChange,
+) -> Answer<SettingsView> {
+    state.desk.save_settings(change).await
+}
+
+#[tauri::command]
+pub async fn import_trust_file(state: State<'_, AppState>, path: String) -> Answer<SettingsView> {
+    state.desk.import_trust_file(&path).await
+}
+
+/// The recorded voice as WAV bytes (an ArrayBuffer in the window, played
+/// from a blob URL): never a file.
+#[tauri::command]
+pub async fn voice_playback(state: State<'_, AppState>) -> Answer<Response> {
+    state.desk.voice_playback().await.map(Response::new)
 }

@@ -90,6 +90,13 @@ fn main() -> ExitCode {
             commands::review,
             commands::link_status,
             commands::reader_board,
+            commands::cancel_step,
+            commands::resubmit_packet,
+            commands::audit_log,
+            commands::settings,
+            commands::save_settings,
+            commands::import_trust_file,
+            commands::voice_playback,
         ])
         .run(tauri::generate_context!());
     match app {

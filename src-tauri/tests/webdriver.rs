@@ -280,6 +280,54 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         .await;
     }
     shot(&client, "02-home-admin").await;
+
+    // Settings: a file that is not a certificate is refused and the trust
+    // store stays empty; the demo CSCA is taken; a crossed threshold is
+    // refused, a sound one saved.
+    click(&client, "open-settings").await;
+    wait_for(&client, Locator::Css(&css("trust-path")), 30).await;
+    let garbage = data.path().join("csca.der");
+    std::fs::write(&garbage, b"not a certificate").unwrap();
+    fill(&client, "trust-path", garbage.to_str().unwrap()).await;
+    click(&client, "trust-import").await;
+    let (cause, _) = problem(&client, "TRUST_FILE_INVALID", 10).await;
+    assert_eq!(
+        cause,
+        station::Failure::new(station::Code::TrustFileInvalid, "")
+            .zh
+            .cause
+    );
+    assert!(
+        client
+            .find_all(Locator::Css(&css("trust-file")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let csca = repo.join("testdata/documents/demo/trust/csca.der");
+    fill(&client, "trust-path", csca.to_str().unwrap()).await;
+    click(&client, "trust-import").await;
+    wait_for(&client, Locator::Css(&css("settings-trust_added")), 10).await;
+    assert!(text_of(&client, "trust-file").await.starts_with("csca-"));
+    fill(&client, "setting-liveness_spoof_threshold", "0.95").await;
+    click(&client, "settings-save").await;
+    problem(&client, "SETTING_INVALID", 10).await;
+    shot(&client, "02-settings-refused").await;
+    fill(&client, "setting-liveness_spoof_threshold", "0.5").await;
+    fill(&client, "setting-face_match_threshold", "0.36").await;
+    click(&client, "settings-save").await;
+    wait_for(&client, Locator::Css(&css("settings-saved")), 10).await;
+    let saved = client
+        .find(Locator::Css(&css("setting-face_match_threshold")))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(saved.as_deref(), Some("0.36"));
+    shot(&client, "02-settings-saved").await;
+    click(&client, "back-home").await;
+    wait_for(&client, Locator::Css(&css("sign-out")), 10).await;
     click(&client, "sign-out").await;
 
     // The clerk signs in with the keyboard alone: Enter submits.
@@ -413,6 +461,40 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         10,
     )
     .await;
+    // Escape stops a recording under way: the catalogue says so, and a new
+    // challenge is drawn for the next try.
+    let first = text_of(&client, "challenge").await;
+    click(&client, "record-voice").await;
+    wait_for(&client, Locator::Css(&css("cancel-step")), 5).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    client
+        .find(Locator::Css(&css("cancel-step")))
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    let (cause, _) = problem(&client, "CANCELLED", 10).await;
+    assert_eq!(
+        cause,
+        station::Failure::new(station::Code::Cancelled, "").zh.cause
+    );
+    wait_for(
+        &client,
+        Locator::XPath(&format!(
+            "//*[@data-testid='challenge' and normalize-space(.) != '{first}']"
+        )),
+        10,
+    )
+    .await;
+    assert!(
+        client
+            .find_all(Locator::Css(&css("cancel-step")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shot(&client, "10-voice-cancelled").await;
     let digits = text_of(&client, "challenge").await;
     assert!(
         digits.len() >= 4 && digits.bytes().all(|b| b.is_ascii_digit()),
@@ -432,15 +514,37 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let player = tokio::task::spawn_blocking(move || testbed::play_into_microphone(&wav));
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    shot(&client, "10-voice-recording").await;
+    shot(&client, "11-voice-recording").await;
     player.await.unwrap().unwrap();
     wait_for(&client, Locator::Css(&css("voice-result")), 60).await;
-    shot(&client, "11-voice-result").await;
+    // Play back: the sample's WAV bytes reach the window's memory as a
+    // blob the audio element decodes, as long as the recording.
+    click(&client, "play-voice").await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=voice-audio][src^='blob:']"),
+        10,
+    )
+    .await;
+    let seconds = client
+        .execute_async(
+            "const done = arguments[0];
+             const a = document.querySelector('[data-testid=voice-audio]');
+             const report = () => done(a.error ? 'error ' + a.error.code : a.duration);
+             if (a.readyState >= 1 || a.error) report();
+             else { a.addEventListener('loadedmetadata', report); a.addEventListener('error', report); }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let seconds = seconds.as_f64().unwrap_or_else(|| panic!("{seconds}"));
+    assert!((3.0..=6.5).contains(&seconds), "{seconds} s played back");
+    shot(&client, "12-voice-result").await;
     click(&client, "next").await;
 
     // Review, then the supervisor's dialog.
     wait_for(&client, Locator::Css(&css("review")), 10).await;
-    shot(&client, "12-review").await;
+    shot(&client, "13-review").await;
     click(&client, "submit-review").await;
     wait_for(&client, Locator::Css(&css("supervisor-name")), 10).await;
     // The clerk cannot approve their own enrollment.
@@ -453,7 +557,7 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         (cause, remedy),
         (expected.zh.cause.clone(), expected.zh.remedy.clone())
     );
-    shot(&client, "13-approval-same-user").await;
+    shot(&client, "14-approval-same-user").await;
     // Escape closes the dialog; the enrollment waits, submitted, for another try.
     client
         .find(Locator::Css(&css("supervisor-name")))
@@ -482,7 +586,7 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     click(&client, "approve").await;
     wait_for(&client, Locator::Css(&css("packet-id")), 60).await;
     let packet = text_of(&client, "packet-id").await;
-    shot(&client, "14-sealed").await;
+    shot(&client, "15-sealed").await;
 
     // The queue shows the sealed packet waiting for upload.
     click(&client, "done-queue").await;
@@ -497,7 +601,108 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         Some("queued")
     );
     assert_eq!(text_of(&client, "count-queued").await, "1");
-    shot(&client, "15-queue").await;
+    shot(&client, "16-queue").await;
+
+    // The platform refuses the packet (recorded as the uploader records a
+    // refusal); the queue shows its reason and Resubmit.
+    let reason = "the face does not match the chip portrait";
+    refuse_packet(&station_dir, &packet, reason).await;
+    click(&client, "back-home").await;
+    wait_for(&client, Locator::Css(&css("open-queue")), 10).await;
+    // The audit log is not a clerk's door.
+    assert!(
+        client
+            .find_all(Locator::Css(&css("open-audit")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    click(&client, "open-queue").await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=packet-row][data-state=rejected]"),
+        10,
+    )
+    .await;
+    let row = client.find(Locator::Css(&css("packet-row"))).await.unwrap();
+    assert!(row.text().await.unwrap().contains(reason));
+    shot(&client, "17-queue-rejected").await;
+    // A clerk may not resubmit, even with the right password.
+    click(&client, "resubmit").await;
+    wait_for(&client, Locator::Css(&css("resubmit-user")), 5).await;
+    fill(&client, "resubmit-user", CLERK.0).await;
+    fill(&client, "resubmit-password", CLERK.1).await;
+    click(&client, "resubmit-confirm").await;
+    problem(&client, "NOT_PERMITTED", 10).await;
+    shot(&client, "18-resubmit-refused").await;
+    fill(&client, "resubmit-user", SUPERVISOR.0).await;
+    fill(
+        &client,
+        "resubmit-password",
+        &format!("{}\u{E007}", SUPERVISOR.1),
+    )
+    .await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=packet-row][data-state=queued]"),
+        10,
+    )
+    .await;
+    assert_eq!(text_of(&client, "count-queued").await, "1");
+    assert_eq!(text_of(&client, "count-rejected").await, "0");
+    shot(&client, "19-queue-resubmitted").await;
+
+    // The supervisor reads the audit log: the chain holds, the newest
+    // entry is their resubmission, and the filter finds the cancel.
+    click(&client, "back-home").await;
+    wait_for(&client, Locator::Css(&css("sign-out")), 10).await;
+    click(&client, "sign-out").await;
+    wait_for(&client, Locator::Css(&css("login-name")), 10).await;
+    fill(&client, "login-name", SUPERVISOR.0).await;
+    fill(
+        &client,
+        "login-password",
+        &format!("{}\u{E007}", SUPERVISOR.1),
+    )
+    .await;
+    wait_for(&client, Locator::Css(&css("open-audit")), 30).await;
+    click(&client, "open-audit").await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=audit-chain][data-intact=true]"),
+        30,
+    )
+    .await;
+    let actions = audit_actions(&client).await;
+    assert_eq!(
+        actions.first().map(String::as_str),
+        Some("login"),
+        "{actions:?}"
+    );
+    assert!(actions.iter().any(|a| a == "resubmitted"), "{actions:?}");
+    assert!(
+        actions.iter().any(|a| a == "voice_played_back"),
+        "{actions:?}"
+    );
+    shot(&client, "20-audit").await;
+    client
+        .find(Locator::Css(
+            "[data-testid=audit-action] option[value=step_cancelled]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        Locator::XPath("//*[@data-testid='audit-line'][@data-action='step_cancelled']"),
+        10,
+    )
+    .await;
+    let actions = audit_actions(&client).await;
+    assert_eq!(actions, ["step_cancelled"]);
+    shot(&client, "21-audit-filtered").await;
 
     client.close().await.unwrap();
 }
@@ -784,4 +989,35 @@ async fn the_home_screen_follows_the_platform_going_away_and_coming_back() {
             .is_empty()
     );
     client.close().await.unwrap();
+}
+
+/// The audit screen's lines, as their action codes.
+async fn audit_actions(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in client
+        .find_all(Locator::Css(&css("audit-line")))
+        .await
+        .unwrap()
+    {
+        out.push(e.attr("data-action").await.unwrap().unwrap_or_default());
+    }
+    out
+}
+
+/// Marks `packet` refused by the platform in the station's store, the way
+/// the uploader does on a refusal.
+async fn refuse_packet(station_dir: &std::path::Path, packet: &str, reason: &str) {
+    let store = store::Store::open(&station_dir.join(store::DATABASE_FILE))
+        .await
+        .unwrap();
+    let entry = store
+        .outbox_entries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.packet_id.to_string() == packet)
+        .unwrap();
+    store.mark_uploading(entry.packet_id).await.unwrap();
+    store.mark_rejected(entry.packet_id, reason).await.unwrap();
+    store.close().await;
 }

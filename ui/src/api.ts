@@ -4,6 +4,8 @@
 
 import type { AccessInput } from "./bindings/AccessInput.js";
 import type { AudioLevel } from "./bindings/AudioLevel.js";
+import type { AuditQuery } from "./bindings/AuditQuery.js";
+import type { AuditView } from "./bindings/AuditView.js";
 import type { ChallengeText } from "./bindings/ChallengeText.js";
 import type { ChipProgress } from "./bindings/ChipProgress.js";
 import type { DeskState } from "./bindings/DeskState.js";
@@ -17,9 +19,12 @@ import type { Failure } from "./bindings/Failure.js";
 import type { MrzCheck } from "./bindings/MrzCheck.js";
 import type { MrzFields } from "./bindings/MrzFields.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
+import type { PacketRow } from "./bindings/PacketRow.js";
 import type { QueueView } from "./bindings/QueueView.js";
 import type { ReviewDecision } from "./bindings/ReviewDecision.js";
 import type { ReviewOutcome } from "./bindings/ReviewOutcome.js";
+import type { SettingsChange } from "./bindings/SettingsChange.js";
+import type { SettingsView } from "./bindings/SettingsView.js";
 import type { StaffMember } from "./bindings/StaffMember.js";
 import type { VoiceReport } from "./bindings/VoiceReport.js";
 
@@ -97,4 +102,12 @@ export const api = {
   submitEnrollment: () => call<void>("submit_enrollment"),
   review: (supervisor: string, password: string, decision: ReviewDecision) =>
     call<ReviewOutcome>("review", { supervisor, password, decision }),
+  cancelStep: () => call<boolean>("cancel_step"),
+  resubmitPacket: (packet: string, user: string, password: string) =>
+    call<PacketRow>("resubmit_packet", { packet, user, password }),
+  auditLog: (query: AuditQuery) => call<AuditView>("audit_log", { query }),
+  settings: () => call<SettingsView>("settings"),
+  saveSettings: (change: SettingsChange) => call<SettingsView>("save_settings", { change }),
+  importTrustFile: (path: string) => call<SettingsView>("import_trust_file", { path }),
+  voicePlayback: () => call<ArrayBuffer>("voice_playback"),
 };

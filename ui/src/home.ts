@@ -9,10 +9,15 @@ import type { Level } from "./bindings/Level.js";
 import type { LinkStatus } from "./bindings/LinkStatus.js";
 import type { OutboxCounts } from "./bindings/OutboxCounts.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
+import type { PacketRow } from "./bindings/PacketRow.js";
+import type { QueueView } from "./bindings/QueueView.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { onLink, onReaders } from "./live.js";
 import { replace, show, type Screen } from "./shell.js";
+import { table } from "./panel.js";
+import { settingsScreen } from "./settings.js";
+import { auditScreen, openResubmit } from "./supervision.js";
 import { startEnrollment } from "./wizard.js";
 
 function failureView(e: unknown): HTMLElement {
@@ -407,12 +412,33 @@ export function homeScreen(): Screen {
         });
         parts.push(el("section", { class: "panel" }, start, errors));
       }
-      if (who?.role === "administrator") parts.push(staffPanel());
+      if (who?.role === "administrator") parts.push(staffPanel(), settingsPanel());
+      if (who && who.role !== "clerk") parts.push(auditPanel());
       parts.push(linkPanel(), queuePanel(), devicesPanel());
       return el("div", { class: "stack" }, ...parts);
     },
     next: () => (document.querySelector<HTMLButtonElement>("[data-testid=new-enrollment]"))?.click(),
   };
+}
+
+/// Resubmit, for a packet the platform rejected: a supervisor or
+/// administrator signs in for it; the queue is shown again after.
+function resubmitButton(p: PacketRow): HTMLButtonElement {
+  const b = button("queue.resubmit", { "data-testid": "resubmit" });
+  b.addEventListener("click", () => openResubmit(p, () => show(queueScreen())));
+  return b;
+}
+
+function settingsPanel(): HTMLElement {
+  const open = button("settings.open", { "data-testid": "open-settings" });
+  open.addEventListener("click", () => show(settingsScreen(() => void route())));
+  return el("section", { class: "panel" }, el("div", { class: "panel-head" }, el("h2", {}, t("settings.title")), open));
+}
+
+function auditPanel(): HTMLElement {
+  const open = button("audit.open", { "data-testid": "open-audit" });
+  open.addEventListener("click", () => show(auditScreen(() => void route())));
+  return el("section", { class: "panel" }, el("div", { class: "panel-head" }, el("h2", {}, t("audit.title")), open));
 }
 
 export function queueScreen(): Screen {
@@ -427,33 +453,19 @@ export function queueScreen(): Screen {
             body,
             countsView(view.counts),
             view.packets.length
-              ? el(
-                  "table",
-                  { class: "packets", "data-testid": "packets" },
-                  el(
-                    "thead",
-                    {},
+              ? table(
+                  "packets",
+                  ["queue.packet", "queue.state", "queue.attempts", "queue.queued_at", "queue.last_error", "queue.action"],
+                  view.packets.map((p) =>
                     el(
                       "tr",
-                      {},
-                      ...["queue.packet", "queue.state", "queue.attempts", "queue.queued_at", "queue.last_error"].map(
-                        (k) => el("th", {}, t(k)),
-                      ),
-                    ),
-                  ),
-                  el(
-                    "tbody",
-                    {},
-                    ...view.packets.map((p) =>
-                      el(
-                        "tr",
-                        { "data-testid": "packet-row", "data-packet": p.id, "data-state": p.state },
-                        el("td", { class: "mono" }, p.id.slice(0, 8)),
-                        el("td", {}, t(`queue.state.${p.state}`)),
-                        el("td", {}, String(p.attempts)),
-                        el("td", {}, new Date(p.queued_at_unix_ms).toLocaleString()),
-                        el("td", {}, p.last_error ?? ""),
-                      ),
+                      { "data-testid": "packet-row", "data-packet": p.id, "data-state": p.state },
+                      el("td", { class: "mono" }, p.id.slice(0, 8)),
+                      el("td", {}, t(`queue.state.${p.state}`)),
+                      el("td", {}, String(p.attempts)),
+                      el("td", {}, new Date(p.queued_at_unix_ms).toLocaleString()),
+                      el("td", {}, p.last_error ?? ""),
+                      el("td", {}, ...(p.state === "rejected" ? [resubmitButton(p)] : [])),
                     ),
                   ),
                 )

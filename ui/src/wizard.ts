@@ -160,9 +160,10 @@ function wizardScreen(): Screen {
       return el("div", { class: "stack" }, steps, body, navBar(w));
     },
     next: nextStep,
-    // Escape and Alt+← go back a step; leaving the enrollment is only ever
-    // the explicit Cancel button.
-    back: previousStep,
+    // Escape and Alt+← go back a step, or stop the chip read or recording
+    // under way; leaving the enrollment is only ever the explicit Cancel
+    // button.
+    back: () => (w?.busy ? void api.cancelStep() : previousStep()),
   };
 }
 
@@ -185,6 +186,17 @@ function navBar(wz: Wizard): HTMLElement {
     ...parts,
     el("span", { class: "muted keys" }, t("wizard.keys")),
   );
+}
+
+/// Stops the chip read or recording under way (Escape does the same); the
+/// step then fails with the catalogue's CANCELLED and starts over.
+function stopButton(): HTMLButtonElement {
+  const stop = button("wizard.stop", { "data-testid": "cancel-step", title: "Esc" });
+  stop.addEventListener("click", () => {
+    stop.disabled = true;
+    void api.cancelStep();
+  });
+  return stop;
 }
 
 // --- Document ----------------------------------------------------------
@@ -334,7 +346,9 @@ function documentStep(wz: Wizard): HTMLElement {
     result.replaceChildren();
     const bar = el("progress", { max: "1", value: "0" });
     const text = el("span", { "data-testid": "chip-progress" }, t("doc.waiting"));
-    progress.replaceChildren(bar, text);
+    const stop = stopButton();
+    progress.replaceChildren(bar, text, stop);
+    stop.focus();
     try {
       const access =
         wz.access === "mrz" ? { kind: "mrz" as const, ...wz.mrz } : { kind: "can" as const, can: wz.can };
@@ -575,11 +589,36 @@ function voiceResult(r: VoiceReport): HTMLElement {
   );
 }
 
+/// Plays the recorded sample back: its WAV bytes come from the core's
+/// memory into a blob URL, never a file.
+function playback(): HTMLElement {
+  const play = button("voice.play", { "data-testid": "play-voice" });
+  const audio = el("audio", { controls: "", "data-testid": "voice-audio" });
+  audio.hidden = true;
+  const errors = el("div", { "aria-live": "assertive" });
+  play.addEventListener("click", async () => {
+    play.disabled = true;
+    errors.replaceChildren();
+    try {
+      const wav = await api.voicePlayback();
+      if (audio.src) URL.revokeObjectURL(audio.src);
+      audio.src = URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
+      audio.hidden = false;
+      await audio.play().catch(() => undefined);
+    } catch (e) {
+      replace(errors, failureView(e));
+    } finally {
+      play.disabled = false;
+    }
+  });
+  return el("div", { class: "row" }, play, audio, errors);
+}
+
 function voiceStep(wz: Wizard): HTMLElement {
   const result = el("div", { "aria-live": "polite" });
   if (wz.voice) {
     result.append(el("p", { class: "ok-note" }, t("voice.accepted")), voiceResult(wz.voice));
-    return el("section", { class: "panel" }, el("h2", {}, t("step.voice")), result);
+    return el("section", { class: "panel" }, el("h2", {}, t("step.voice")), result, playback());
   }
   const digits = el("p", { class: "challenge", "data-testid": "challenge" }, wz.challenge?.digits ?? "");
   const spoken = el("p", { class: "muted" }, wz.challenge?.zh ?? "");
@@ -603,6 +642,9 @@ function voiceStep(wz: Wizard): HTMLElement {
     wz.busy = true;
     result.replaceChildren();
     status.textContent = t("voice.recording");
+    const stop = stopButton();
+    status.after(stop);
+    stop.focus();
     const fill = meter.firstElementChild as HTMLElement;
     try {
       wz.voice = await api.captureVoice((level) => {
@@ -616,9 +658,11 @@ function voiceStep(wz: Wizard): HTMLElement {
     } catch (e) {
       wz.busy = false;
       status.textContent = "";
+      stop.remove();
       replace(result, failureView(e));
       // A new challenge for the next try: a replay of the old one proves nothing.
       await fetchChallenge();
+      record.focus();
     }
   });
   return el(

@@ -327,21 +327,31 @@ impl TrustStore {
                 .and_then(|e| e.to_str())
                 .map(str::to_ascii_lowercase);
             let Some(ext) = ext else { continue };
-            if !["der", "cer", "crt", "pem", "ml", "crl"].contains(&ext.as_str()) {
+            if !Self::FILE_EXTENSIONS.contains(&ext.as_str()) {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io(&path))?;
-            if ext == "ml" {
-                store.add_master_list(&bytes)?;
-            } else if bytes.starts_with(b"-----") {
-                store.add_pem(&String::from_utf8_lossy(&bytes))?;
-            } else if ext == "crl" {
-                store.add_crl(&bytes)?;
-            } else {
-                store.add_der(&bytes)?;
-            }
+            store.add_file(&ext, &bytes)?;
         }
         Ok(store)
+    }
+
+    /// The (lowercase) extensions [`TrustStore::load_dir`] reads.
+    pub const FILE_EXTENSIONS: [&str; 6] = ["der", "cer", "crt", "pem", "ml", "crl"];
+
+    /// Adds the contents of one trust store file by its lowercase
+    /// extension, as [`TrustStore::load_dir`] reads it; returns how many
+    /// certificates, CRLs or list entries it added.
+    pub fn add_file(&mut self, ext: &str, bytes: &[u8]) -> Result<usize, PassiveError> {
+        if ext == "ml" {
+            self.add_master_list(bytes)
+        } else if bytes.starts_with(b"-----") {
+            self.add_pem(&String::from_utf8_lossy(bytes))
+        } else if ext == "crl" {
+            self.add_crl(bytes).map(|()| 1)
+        } else {
+            self.add_der(bytes).map(|()| 1)
+        }
     }
 }
 

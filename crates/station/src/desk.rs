@@ -18,6 +18,8 @@ use ts_rs::TS;
 use zeroize::Zeroizing;
 
 use crate::accounts::{open_store, sign_in, store_failure};
+use crate::audit_view::{AuditQuery, AuditView, audit_view};
+use crate::cancel::Cancellation;
 use crate::card::read::{ChipProgress, parse_access_key};
 use crate::card::watch::ReaderBoard;
 use crate::enroll::{
@@ -28,7 +30,8 @@ use crate::failure::{Code, Failure};
 use crate::identity;
 use crate::link::{self, LinkStatus};
 use crate::paths::{StationPaths, demo_data_dir};
-use crate::queue::{QueueView, queue_view};
+use crate::queue::{PacketRow, QueueView, packet_id, queue_view, resubmit_as};
+use crate::settings::{self, SettingsChange, SettingsView};
 use crate::voice::VoiceSource;
 
 /// How long the document step waits for a card on the reader.
@@ -37,6 +40,8 @@ const CARD_WAIT: Duration = Duration::from_secs(5);
 const VOICE_SECONDS: f32 = 6.0;
 /// Packets the queue screen lists.
 const QUEUE_ROWS: u32 = 200;
+/// Audit entries per page.
+const AUDIT_ROWS: u32 = 50;
 
 /// Who is signed in.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -145,7 +150,10 @@ pub struct Desk {
     paths: StationPaths,
     store: Store,
     demo: bool,
-    models: OnceCell<Arc<Models>>,
+    /// Loaded on first use with the stored thresholds; dropped when an
+    /// administrator changes them, so the next enrollment decides with
+    /// the new ones.
+    models: Mutex<Option<Arc<Models>>>,
     session: Mutex<Option<Session>>,
     draft: Mutex<Option<Draft>>,
     /// The platform link, while [`Desk::run_uplink`] runs.
@@ -154,6 +162,9 @@ pub struct Desk {
     readers: Arc<watch::Sender<ReaderBoard>>,
     /// Set at close: background work ends.
     closing: Arc<AtomicBool>,
+    /// The long step under way (chip read, recording), for Cancel. Apart
+    /// from `draft`, whose lock the step holds while it runs.
+    running: std::sync::Mutex<Option<Cancellation>>,
 }
 
 fn not_signed_in() -> Failure {
@@ -172,12 +183,13 @@ impl Desk {
             paths,
             store,
             demo,
-            models: OnceCell::new(),
+            models: Mutex::new(None),
             session: Mutex::new(None),
             draft: Mutex::new(None),
             link: watch::Sender::new(LinkStatus::starting()),
             readers: Arc::new(watch::Sender::new(ReaderBoard::default())),
             closing: Arc::new(AtomicBool::new(false)),
+            running: std::sync::Mutex::new(None),
         })
     }
 
@@ -319,11 +331,84 @@ impl Desk {
         queue_view(&self.store, QUEUE_ROWS).await
     }
 
-    async fn models(&self) -> Result<Arc<Models>, Failure> {
-        self.models
-            .get_or_try_init(|| Models::load_shared(&self.paths))
+    /// A supervisor or administrator, signing in for this one action,
+    /// queues a packet the platform rejected again; the row as it now is.
+    pub async fn resubmit(
+        &self,
+        packet: &str,
+        user: &str,
+        password: Zeroizing<String>,
+    ) -> Result<PacketRow, Failure> {
+        self.active_session().await?;
+        let packet = packet_id(packet)?;
+        // A wrong id costs no login.
+        self.store
+            .outbox_entry(packet)
             .await
-            .cloned()
+            .map_err(store_failure)?;
+        let entry = resubmit_as(&self.store, packet, user, password).await?;
+        Ok(PacketRow::from(&entry))
+    }
+
+    /// A page of the audit log and whether its chain holds: supervisors
+    /// and administrators only.
+    pub async fn audit(&self, query: AuditQuery) -> Result<AuditView, Failure> {
+        let member = self.active_session().await?;
+        if !(member.role().can_review() || member.role().can_administer()) {
+            return Err(Failure::new(
+                Code::NotPermitted,
+                "only supervisors and administrators read the audit log",
+            ));
+        }
+        audit_view(&self.store, &query, AUDIT_ROWS).await
+    }
+
+    async fn models(&self) -> Result<Arc<Models>, Failure> {
+        let mut slot = self.models.lock().await;
+        if let Some(models) = slot.as_ref() {
+            return Ok(models.clone());
+        }
+        let settings = settings::load(&self.store).await?;
+        let models = Models::load_shared(&self.paths, &settings).await?;
+        *slot = Some(models.clone());
+        Ok(models)
+    }
+
+    /// The signed-in administrator, or `NOT_PERMITTED`.
+    async fn administrator(&self) -> Result<Session, Failure> {
+        let member = self.active_session().await?;
+        if !member.role().can_administer() {
+            return Err(Failure::new(
+                Code::NotPermitted,
+                "only administrators change the station's settings",
+            ));
+        }
+        Ok(member)
+    }
+
+    /// The settings screen: administrators only.
+    pub async fn settings(&self) -> Result<SettingsView, Failure> {
+        self.administrator().await?;
+        settings::view(&self.store, &self.paths).await
+    }
+
+    /// Saves the administrator's settings (each change audited; a bad
+    /// value changes nothing); the next enrollment uses them.
+    pub async fn save_settings(&self, change: SettingsChange) -> Result<SettingsView, Failure> {
+        let admin = self.administrator().await?;
+        settings::save(&self.store, admin.user_id(), &change).await?;
+        self.models.lock().await.take();
+        settings::view(&self.store, &self.paths).await
+    }
+
+    /// Adds a CSCA certificate, CRL or master list chosen by path to the
+    /// trust store, after checking it (audited; a bad file changes
+    /// nothing).
+    pub async fn import_trust_file(&self, path: &str) -> Result<SettingsView, Failure> {
+        let admin = self.administrator().await?;
+        let path = settings::chosen_path(path)?;
+        settings::import_trust_file(&self.store, &self.paths, admin.user_id(), &path).await?;
+        settings::view(&self.store, &self.paths).await
     }
 
     /// The signed-in clerk starts an enrollment. The platform key and the
@@ -336,6 +421,36 @@ impl Desk {
         let draft = Draft::start(&self.store, &clerk).await?;
         *self.draft.lock().await = Some(draft);
         Ok(())
+    }
+
+    /// Stops the chip read or recording under way at its next APDU or
+    /// audio chunk; the step then fails with `CANCELLED`, is audited and
+    /// keeps nothing. Says whether a step was running.
+    pub fn cancel_step(&self) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.as_ref() {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs a cancellable step: its token is the one [`Desk::cancel_step`]
+    /// reaches until it ends.
+    async fn cancellable<T>(
+        &self,
+        step: impl AsyncFnOnce(Cancellation) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let cancel = Cancellation::new();
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+        let result = step(cancel).await;
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        result
     }
 
     /// Abandons the enrollment in progress.
@@ -394,22 +509,32 @@ impl Desk {
                 short_apdus: false,
                 wait: CARD_WAIT,
                 demo_port: Some(port),
+                cancel: Cancellation::new(),
             }
         } else {
+            let chosen = settings::load(&self.store).await?.reader;
             ChipOrder {
-                reader: reader_with_card().await?,
+                reader: match chosen {
+                    Some(reader) => reader,
+                    None => reader_with_card().await?,
+                },
                 key,
                 trust_store: None,
                 short_apdus: false,
                 wait: CARD_WAIT,
                 demo_port: None,
+                cancel: Cancellation::new(),
             }
         };
         let paths = self.paths.clone();
-        self.with_draft(async |draft| {
-            draft
-                .read_document(&self.store, order, &paths, progress)
-                .await
+        self.cancellable(async |cancel| {
+            let order = ChipOrder { cancel, ..order };
+            self.with_draft(async |draft| {
+                draft
+                    .read_document(&self.store, order, &paths, progress)
+                    .await
+            })
+            .await
         })
         .await
     }
@@ -425,7 +550,7 @@ impl Desk {
         let source = match folder.as_deref().map(str::trim) {
             Some(dir) if !dir.is_empty() => FaceSource::Files(vec![dir.into()]),
             _ if self.demo => FaceSource::demo(),
-            _ => FaceSource::Camera(camera::CameraSpec::Auto),
+            _ => FaceSource::Camera(self.chosen_camera().await?),
         };
         let models = self.models().await?;
         self.with_draft(async |draft| {
@@ -434,6 +559,16 @@ impl Desk {
                 .await
         })
         .await
+    }
+
+    /// The camera the administrator chose, else the first one.
+    async fn chosen_camera(&self) -> Result<camera::CameraSpec, Failure> {
+        match settings::load(&self.store).await?.camera {
+            None => Ok(camera::CameraSpec::Auto),
+            Some(spec) => spec
+                .parse()
+                .map_err(|e| Failure::new(Code::SettingInvalid, format!("the camera: {e}"))),
+        }
     }
 
     /// A fresh digit challenge for the citizen to read.
@@ -450,15 +585,24 @@ impl Desk {
     ) -> Result<VoiceReport, Failure> {
         let models = self.models().await?;
         let source = VoiceSource::Microphone {
-            device: None,
+            device: settings::load(&self.store).await?.microphone,
             seconds: VOICE_SECONDS,
         };
-        self.with_draft(async |draft| {
-            draft
-                .capture_voice(&self.store, models, source, levels)
-                .await
+        self.cancellable(async |cancel| {
+            self.with_draft(async |draft| {
+                draft
+                    .capture_voice(&self.store, models, source, levels, cancel)
+                    .await
+            })
+            .await
         })
         .await
+    }
+
+    /// The recorded voice sample as WAV bytes, to play back from memory.
+    pub async fn voice_playback(&self) -> Result<Vec<u8>, Failure> {
+        self.with_draft(async |draft| draft.voice_playback(&self.store).await)
+            .await
     }
 
     /// The clerk hands the enrollment over for review.

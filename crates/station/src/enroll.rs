@@ -36,10 +36,13 @@ use enrollment::packet::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
-use store::{ClerkStep, EnrollmentId, OutboxEntry, OutgoingPacket, Role, Session, Store};
+use store::{
+    Actor, AuditAction, ClerkStep, EnrollmentId, OutboxEntry, OutgoingPacket, Role, Session, Store,
+};
 use ts_rs::TS;
 
 use crate::accounts::{Passwords, open_store, sign_in, store_failure};
+use crate::cancel::Cancellation;
 use crate::card::DocumentSource;
 use crate::card::read::{
     ChipArgs, ChipProgress, ChipRead, ChipRequest, DocumentData, parse_access_key, portrait_jpeg,
@@ -49,6 +52,7 @@ use crate::face::{encode_jpeg, jpeg_data_url};
 use crate::failure::{Code, Failure};
 use crate::identity::{self, StationIdentity};
 use crate::paths::{StationPaths, demo_data_dir};
+use crate::settings::StationSettings;
 use crate::voice::VoiceSource;
 
 /// The demo document's card access number (see its README).
@@ -210,19 +214,25 @@ pub struct Models {
 }
 
 impl Models {
-    /// Loads the models of `paths` off the async threads.
-    pub async fn load_shared(paths: &StationPaths) -> Result<Arc<Self>, Failure> {
+    /// Loads the models of `paths` off the async threads, deciding with
+    /// the thresholds of `settings`.
+    pub async fn load_shared(
+        paths: &StationPaths,
+        settings: &StationSettings,
+    ) -> Result<Arc<Self>, Failure> {
         let dir = paths.models_dir.clone();
-        Ok(Arc::new(blocking(move || load_models(&dir)).await?))
+        let (face, voice) = (settings.face_config(), settings.voice_config());
+        Ok(Arc::new(
+            blocking(move || load_models(&dir, face, voice)).await?,
+        ))
     }
 }
 
-fn load_models(dir: &Path) -> Result<Models, Failure> {
+fn load_models(dir: &Path, face: AnalyzerConfig, voice: VoiceConfig) -> Result<Models, Failure> {
     let invalid = |e: &dyn std::fmt::Display| Failure::new(Code::ModelsInvalid, e.to_string());
     let catalog = ModelCatalog::open(dir).map_err(|e| invalid(&e))?;
-    let face =
-        Arc::new(FaceAnalyzer::load(&catalog, AnalyzerConfig::default()).map_err(|e| invalid(&e))?);
-    let voice = VoiceAnalyzer::load(&catalog, VoiceConfig::default()).map_err(|e| invalid(&e))?;
+    let face = Arc::new(FaceAnalyzer::load(&catalog, face).map_err(|e| invalid(&e))?);
+    let voice = VoiceAnalyzer::load(&catalog, voice).map_err(|e| invalid(&e))?;
     let versions = catalog
         .entries()
         .iter()
@@ -261,7 +271,8 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
             return Err(e);
         }
     };
-    let models = Models::load_shared(paths).await?;
+    let settings = crate::settings::load(&store).await?;
+    let models = Models::load_shared(paths, &settings).await?;
 
     let mut passwords = Passwords::default();
     let clerk_password = passwords.get(Some("STATION_CLERK_PASSWORD"), "the clerk's password")?;
@@ -356,6 +367,7 @@ async fn enroll(
         short_apdus: args.chip.short_apdus,
         wait: args.chip.wait()?,
         demo_port: plan.demo_port,
+        cancel: Cancellation::new(),
     };
     let document = draft.read_document(store, order, paths, |_| {}).await?;
     let face = draft
@@ -374,7 +386,7 @@ async fn enroll(
     };
     let meter = crate::voice::terminal_meter(&challenge.challenge);
     let voice = draft
-        .capture_voice(store, models.clone(), source, meter)
+        .capture_voice(store, models.clone(), source, meter, Cancellation::new())
         .await?;
     draft.submit(store).await?;
     let id = draft.id();
@@ -431,6 +443,8 @@ pub struct ChipOrder {
     /// Serve the demo document into the vpcd reader on this port while
     /// reading.
     pub demo_port: Option<u16>,
+    /// Stops the read from the counter.
+    pub cancel: Cancellation,
 }
 
 /// The three chip checks, each with its verdict and reason.
@@ -659,6 +673,32 @@ impl Draft {
         self.clerk
     }
 
+    /// A step's result; a step cancelled at the counter is audited, and
+    /// nothing of it is kept.
+    async fn audit_cancel<T>(
+        &self,
+        store: &Store,
+        cancel: &Cancellation,
+        step: &str,
+        result: Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        if !cancel.is_cancelled() {
+            return result;
+        }
+        drop(result);
+        store
+            .record_audit(
+                Actor::User(self.clerk),
+                AuditAction::StepCancelled,
+                Some(&self.id.to_string()),
+                step,
+            )
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(enrollment = %self.id, step, "step cancelled");
+        Err(Cancellation::failure(step))
+    }
+
     async fn record(&self, store: &Store, step: ClerkStep) -> Result<store::Enrollment, Failure> {
         store
             .record_step(self.id, self.clerk, step)
@@ -679,6 +719,7 @@ impl Draft {
             return Err(Failure::new(Code::InvalidArgument, "the document is read"));
         }
         let paths = paths.clone();
+        let cancel = order.cancel.clone();
         let chip = blocking(move || {
             let _demo_card = order.demo_port.map(DemoCard::insert).transpose()?;
             let request = ChipRequest {
@@ -687,10 +728,14 @@ impl Draft {
                 trust_store: order.trust_store.clone(),
                 short_apdus: order.short_apdus,
                 wait: order.wait,
+                cancel: order.cancel,
             };
             read_chip(&request, &paths, &mut progress)
         })
-        .await?;
+        .await;
+        let chip = self
+            .audit_cancel(store, &cancel, "read_document", chip)
+            .await?;
         check_genuine(&chip)?;
         let report = DocumentReport {
             document: chip.document()?,
@@ -783,6 +828,7 @@ impl Draft {
         models: Arc<Models>,
         source: VoiceSource,
         mut levels: impl FnMut(microphone::Level) + Send + 'static,
+        cancel: Cancellation,
     ) -> Result<VoiceReport, Failure> {
         if self.face.is_none() {
             return Err(Failure::new(
@@ -794,8 +840,13 @@ impl Draft {
             Some(c) => c.challenge.clone(),
             None => self.new_challenge().challenge,
         };
+        let stop = cancel.clone();
         let voice =
-            blocking(move || capture_voice(&models.voice, source, challenge, &mut levels)).await?;
+            blocking(move || capture_voice(&models.voice, source, challenge, &mut levels, &stop))
+                .await;
+        let voice = self
+            .audit_cancel(store, &cancel, "capture_voice", voice)
+            .await?;
         let a = &voice.capture.analysis;
         let report = VoiceReport {
             challenge: voice.capture.challenge_digits.clone(),
@@ -808,6 +859,28 @@ impl Draft {
         self.record(store, ClerkStep::CaptureVoice).await?;
         self.voice = Some(voice);
         Ok(report)
+    }
+
+    /// The recorded voice as a WAV in memory, for the clerk to play back
+    /// (audited); it never reaches a file.
+    pub async fn voice_playback(&self, store: &Store) -> Result<Vec<u8>, Failure> {
+        let voice = self
+            .voice
+            .as_ref()
+            .ok_or_else(|| Failure::new(Code::InvalidArgument, "record the voice first"))?;
+        let sample = &voice.capture.sample;
+        let wav = microphone::encode_wav(&sample.samples, sample.sample_rate_hz)
+            .map_err(crate::voice::audio_failure)?;
+        store
+            .record_audit(
+                Actor::User(self.clerk),
+                AuditAction::VoicePlayedBack,
+                Some(&self.id.to_string()),
+                "",
+            )
+            .await
+            .map_err(store_failure)?;
+        Ok(wav)
     }
 
     /// The clerk hands the enrollment to a supervisor.
@@ -995,6 +1068,7 @@ pub async fn seal_and_queue(
 struct DemoCard {
     stop: Arc<AtomicBool>,
     serving: Option<std::thread::JoinHandle<()>>,
+    port: u16,
 }
 
 impl DemoCard {
@@ -1018,15 +1092,26 @@ impl DemoCard {
         Ok(Self {
             stop,
             serving: Some(serving),
+            port,
         })
     }
 }
+
+/// How long taking the demo card out waits for pcscd to see it gone.
+const DEMO_REMOVAL: Duration = Duration::from_secs(2);
 
 impl Drop for DemoCard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.serving.take() {
             let _ = t.join();
+        }
+        // A read started at once (a retry after a cancel) must not find
+        // this card still listed and lose it mid-exchange.
+        let gone = card::reader::Readers::establish()
+            .and_then(|r| r.wait_for_removal(&vpcd_reader(self.port), DEMO_REMOVAL));
+        if !matches!(gone, Ok(true)) {
+            tracing::debug!(?gone, "the demo card's removal was not seen");
         }
     }
 }
@@ -1332,8 +1417,9 @@ fn capture_voice(
     source: VoiceSource,
     challenge: DigitChallenge,
     levels: &mut dyn FnMut(microphone::Level),
+    cancel: &Cancellation,
 ) -> Result<VoiceResult, Failure> {
-    let (recording, _) = crate::voice::record(&source, None, &challenge, levels)?;
+    let (recording, _) = crate::voice::record(&source, None, &challenge, levels, cancel)?;
     let check = analyzer
         .analyze(&recording.samples)
         .map_err(crate::voice::voice_failure)?;

@@ -70,10 +70,13 @@ pub enum Code {
     TlsIdentityInvalid,
     SyncAlreadyRunning,
     HeadTurnFailed,
+    Cancelled,
+    SettingInvalid,
+    TrustFileInvalid,
 }
 
 impl Code {
-    pub const ALL: [Code; 58] = [
+    pub const ALL: [Code; 61] = [
         Code::PcscUnavailable,
         Code::NoReader,
         Code::NoCamera,
@@ -132,6 +135,9 @@ impl Code {
         Code::TlsIdentityInvalid,
         Code::SyncAlreadyRunning,
         Code::HeadTurnFailed,
+        Code::Cancelled,
+        Code::SettingInvalid,
+        Code::TrustFileInvalid,
     ];
 
     /// The stable code, e.g. `NO_READER`.

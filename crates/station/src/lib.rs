@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audit_view;
+pub mod cancel;
 pub mod card;
 pub mod desk;
 pub mod doctor;
@@ -21,6 +23,7 @@ pub mod live_face;
 pub mod paths;
 pub mod platform;
 pub mod queue;
+pub mod settings;
 pub mod sync;
 pub mod voice;
 pub mod window_state;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use store::{AuditVerification, OutboxCounts, OutboxEntry, OutboxState, PacketId, Store};
 use ts_rs::TS;
+use zeroize::Zeroizing;
 
 use crate::accounts::{Passwords, open_store, sign_in, store_failure};
 use crate::failure::{Code, Failure};
@@ -117,7 +118,7 @@ pub async fn run_queue(command: QueueCommand, paths: &StationPaths) -> Result<Va
     result
 }
 
-fn packet_id(id: &str) -> Result<PacketId, Failure> {
+pub(crate) fn packet_id(id: &str) -> Result<PacketId, Failure> {
     uuid::Uuid::parse_str(id.trim())
         .map(PacketId::from_uuid)
         .map_err(|e| Failure::new(Code::InvalidArgument, format!("packet id: {e}")))
@@ -128,6 +129,19 @@ async fn resubmit(store: &store::Store, id: &str, user: &str) -> Result<Value, F
     // Checked before anyone signs in: a wrong id costs no login.
     store.outbox_entry(packet).await.map_err(store_failure)?;
     let password = Passwords::default().get(Some("STATION_USER_PASSWORD"), "the password")?;
+    let entry = resubmit_as(store, packet, user, password).await?;
+    Ok(json!({ "packet": entry_json(&entry) }))
+}
+
+/// A supervisor or administrator, signed in for this one action, queues a
+/// rejected packet again (audited by the store); `station queue resubmit`
+/// and the window's queue both come here.
+pub async fn resubmit_as(
+    store: &Store,
+    packet: PacketId,
+    user: &str,
+    password: Zeroizing<String>,
+) -> Result<OutboxEntry, Failure> {
     let session = sign_in(store, user, &password, "resubmit packets", |role| {
         role.can_review() || role.can_administer()
     })
@@ -135,8 +149,7 @@ async fn resubmit(store: &store::Store, id: &str, user: &str) -> Result<Value, F
     drop(password);
     let resubmitted = store.resubmit(packet, session.user_id()).await;
     store.logout(session).await.map_err(store_failure)?;
-    let entry = resubmitted.map_err(store_failure)?;
-    Ok(json!({ "packet": entry_json(&entry) }))
+    resubmitted.map_err(store_failure)
 }
 
 async fn show(store: &store::Store, id: &str) -> Result<Value, Failure> {

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 use microphone::{AudioError, AudioSource, Level, Microphone, Recording, WavSource};
 use serde_json::{Value, json};
 
+use crate::cancel::Cancellation;
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
 
@@ -97,6 +98,7 @@ fn check(args: &CheckArgs, paths: &StationPaths) -> Result<Value, Failure> {
         args.seconds,
         &challenge,
         &mut terminal_meter(&challenge),
+        &Cancellation::new(),
     )?;
 
     let started = Instant::now();
@@ -158,18 +160,22 @@ pub enum VoiceSource {
 /// Records `source` (a file: at most `max_file_seconds`, default all of it
 /// up to the longest sample taken), handing `levels` the loudness twenty
 /// times a second. Returns the recording and a description of its source
-/// for reports.
+/// for reports. `cancel` stops it at the next chunk: the microphone's
+/// stream is closed and the samples so far dropped.
 pub fn record(
     source: &VoiceSource,
     max_file_seconds: Option<f32>,
     challenge: &DigitChallenge,
     levels: &mut dyn FnMut(Level),
+    cancel: &Cancellation,
 ) -> Result<(Recording, Value), Failure> {
+    let step = "the recording";
     let (device, seconds) = match source {
         VoiceSource::Wav(path) => {
             let mut wav = WavSource::open(path).map_err(audio_failure)?;
             let seconds = max_file_seconds.unwrap_or(MAX_SECONDS);
-            let rec = microphone::record(&mut wav, seconds, levels).map_err(audio_failure)?;
+            let rec = microphone::record(&mut cancel.audio(&mut wav), seconds, levels);
+            let rec = cancel.outcome(step, rec.map_err(audio_failure))?;
             return Ok((rec, json!({ "kind": "wav", "path": path })));
         }
         VoiceSource::Microphone { device, seconds } => (device, *seconds),
@@ -182,7 +188,8 @@ pub fn record(
         challenge = challenge.digits(),
         "recording"
     );
-    let rec = microphone::record(&mut mic, seconds, levels).map_err(audio_failure)?;
+    let rec = microphone::record(&mut cancel.audio(&mut mic), seconds, levels);
+    let rec = cancel.outcome(step, rec.map_err(audio_failure))?;
     if mic.dropped_chunks() > 0 {
         tracing::warn!(
             dropped = mic.dropped_chunks(),

@@ -45,6 +45,11 @@ fn export_everything(dir: &Path) {
     export::<ReviewDecision>(dir);
     export::<ReviewOutcome>(dir);
     export::<QueueView>(dir);
+    export::<station::queue::PacketRow>(dir);
+    export::<station::audit_view::AuditQuery>(dir);
+    export::<station::audit_view::AuditView>(dir);
+    export::<station::settings::SettingsView>(dir);
+    export::<station::settings::SettingsChange>(dir);
     export::<microphone::Level>(dir);
     export::<station::link::LinkStatus>(dir);
     export::<station::card::watch::ReaderBoard>(dir);
@@ -121,6 +126,26 @@ fn declarations_name_the_fields_serde_writes() {
     assert!(access.contains("\"kind\": \"can\""), "{access}");
     let review = ReviewDecision::decl();
     assert!(review.contains("\"decision\": \"reject\""), "{review}");
+    // The settings round-trip under the same names; audit seqs are numbers
+    // and actions the strings the log stores.
+    declares_exactly(
+        &station::settings::StationSettings::default(),
+        &[
+            "face_match_threshold",
+            "liveness_live_threshold",
+            "liveness_spoof_threshold",
+            "voice_min_speech_seconds",
+            "voice_min_snr_db",
+            "reader",
+            "camera",
+            "microphone",
+        ],
+    );
+    let query = station::audit_view::AuditQuery::decl();
+    assert!(query.contains("before: number | null"), "{query}");
+    let action = store::AuditAction::decl();
+    assert!(action.contains("\"step_cancelled\""), "{action}");
+    assert!(action.contains("\"voice_played_back\""), "{action}");
     // 64-bit counters are plain numbers in JSON, and so in TypeScript.
     let counts = store::OutboxCounts::decl();
     assert!(counts.contains("queued: number"), "{counts}");

@@ -103,6 +103,10 @@ text_enum! {
         Resubmitted = "resubmitted",
         Purged = "purged",
         SettingsChanged = "settings_changed",
+        /// The clerk stopped a long step (a chip read, a recording).
+        StepCancelled = "step_cancelled",
+        /// The clerk played the recorded voice sample back.
+        VoicePlayedBack = "voice_played_back",
     }
 }
 
@@ -270,6 +274,35 @@ pub(crate) async fn append(
     })
 }
 
+/// An entry as stored, before its texts are parsed.
+struct AuditRow {
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: Option<String>,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            seq: r.seq,
+            at: Timestamp::from_unix_ms(r.at),
+            actor: Actor::from_column(&r.actor)?,
+            action: AuditAction::from_column("audit_log.action", &r.action)?,
+            subject: r.subject,
+            detail: r.detail,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}
+
 /// Rows read per query while verifying, to bound memory.
 const VERIFY_PAGE: i64 = 1000;
 
@@ -297,28 +330,49 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = i64::from(limit);
-        let rows = sqlx::query!(
+        sqlx::query_as!(
+            AuditRow,
             "SELECT seq, at, actor, action, subject, detail, prev_hash, hash \
              FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             after,
             limit,
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.seq,
-                    at: Timestamp::from_unix_ms(r.at),
-                    actor: Actor::from_column(&r.actor)?,
-                    action: AuditAction::from_column("audit_log.action", &r.action)?,
-                    subject: r.subject,
-                    detail: r.detail,
-                    prev_hash: r.prev_hash,
-                    hash: r.hash,
-                })
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(AuditEntry::try_from)
+        .collect()
+    }
+
+    /// One page of the log for reading, newest first: entries with `seq`
+    /// below `before` (all when `None`), by `actor` and of `action` when
+    /// given, at most `limit`.
+    pub async fn audit_page(
+        &self,
+        before: Option<i64>,
+        actor: Option<Actor>,
+        action: Option<AuditAction>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let actor = actor.map(Actor::to_column);
+        let action = action.map(AuditAction::as_str);
+        let limit = i64::from(limit);
+        sqlx::query_as!(
+            AuditRow,
+            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash \
+             FROM audit_log WHERE seq < ?1 AND (?2 IS NULL OR actor = ?2) \
+             AND (?3 IS NULL OR action = ?3) ORDER BY seq DESC LIMIT ?4",
+            before,
+            actor,
+            action,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(AuditEntry::try_from)
+        .collect()
     }
 
     /// The newest entry, to be copied off the station as an anchor.
@@ -444,5 +498,57 @@ mod tests {
             );
         }
         assert!(AuditAction::from_column("t", "nonsense").is_err());
+    }
+
+    #[tokio::test]
+    async fn pages_run_newest_first_and_filter_by_actor_and_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(crate::DATABASE_FILE))
+            .await
+            .unwrap();
+        let admin = store
+            .create_first_administrator("admin", "admin-password-1")
+            .await
+            .unwrap();
+        for i in 0..5 {
+            let action = if i % 2 == 0 {
+                AuditAction::SettingsChanged
+            } else {
+                AuditAction::Purged
+            };
+            store
+                .record_audit(Actor::System, action, None, &format!("entry {i}"))
+                .await
+                .unwrap();
+        }
+        let all = store.audit_page(None, None, None, 100).await.unwrap();
+        let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+        assert_eq!(all.first().unwrap().detail, "entry 4");
+
+        let page = store.audit_page(None, None, None, 2).await.unwrap();
+        assert_eq!(page.len(), 2);
+        let next = store
+            .audit_page(Some(page[1].seq), None, None, 2)
+            .await
+            .unwrap();
+        assert_eq!(next[0].seq, page[1].seq - 1);
+
+        let purged = store
+            .audit_page(None, Some(Actor::System), Some(AuditAction::Purged), 100)
+            .await
+            .unwrap();
+        let details: Vec<&str> = purged.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(details, ["entry 3", "entry 1"]);
+        store
+            .create_user(admin.id, "clerk", "clerk-password-1", crate::Role::Clerk)
+            .await
+            .unwrap();
+        let by_admin = store
+            .audit_page(None, Some(Actor::User(admin.id)), None, 100)
+            .await
+            .unwrap();
+        assert_eq!(by_admin.len(), 1);
+        assert_eq!(by_admin[0].action, AuditAction::UserCreated);
     }
 }

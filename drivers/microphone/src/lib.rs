@@ -19,7 +19,7 @@ pub use capture::Microphone;
 pub use devices::{InputDevice, list_inputs};
 pub use level::{LEVELS_PER_SECOND, Level, LevelMeter, SILENCE_DBFS, dbfs};
 pub use resample::resample;
-pub use wav::WavSource;
+pub use wav::{WavSource, encode_wav};
 
 /// The rate recordings are delivered at, and the voice models take.
 pub const TARGET_RATE: u32 = 16_000;

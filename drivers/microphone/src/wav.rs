@@ -7,6 +7,28 @@ use crate::{AudioError, AudioFormat, AudioSource};
 /// Samples delivered per chunk: 20 ms at 16 kHz, like a live device.
 const CHUNK: usize = 320;
 
+/// Mono 16-bit PCM as the bytes of a WAV file, in memory: for playing a
+/// recording back without writing it anywhere.
+pub fn encode_wav(samples: &[i16], sample_rate: u32) -> Result<Vec<u8>, AudioError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let bad = |e: hound::Error| AudioError::BadRecording {
+        path: "(memory)".into(),
+        message: e.to_string(),
+    };
+    let mut bytes = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    let mut writer = hound::WavWriter::new(&mut bytes, spec).map_err(bad)?;
+    for &s in samples {
+        writer.write_sample(s).map_err(bad)?;
+    }
+    writer.finalize().map_err(bad)?;
+    Ok(bytes.into_inner())
+}
+
 /// A whole WAV recording, mixed down to mono.
 #[derive(Debug, Clone)]
 pub struct WavSource {
@@ -107,6 +129,19 @@ impl AudioSource for WavSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_samples_read_back_the_same() {
+        let samples: Vec<i16> = (0..1600).map(|i| ((i * 37) % 2000 - 1000) as i16).collect();
+        let bytes = encode_wav(&samples, 16_000).unwrap();
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(bytes.len(), 44 + samples.len() * 2);
+        let mut back = WavSource::from_bytes(&bytes).unwrap();
+        assert_eq!(back.format().sample_rate, 16_000);
+        let read = back.read_to_end(usize::MAX).unwrap();
+        let again: Vec<i16> = read.iter().map(|s| (s * 32768.0).round() as i16).collect();
+        assert_eq!(again, samples);
+    }
 
     fn write_wav(path: &Path, channels: u16, frames: &[[i16; 2]]) {
         let spec = hound::WavSpec {

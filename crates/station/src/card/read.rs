@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use ts_rs::TS;
 
+use crate::cancel::Cancellation;
 use crate::failure::{Code, Failure};
 use crate::paths::StationPaths;
 
@@ -313,6 +314,8 @@ pub struct ChipRequest<'a> {
     pub short_apdus: bool,
     /// How long to wait for a document on the reader.
     pub wait: Duration,
+    /// Stops the read before its next APDU.
+    pub cancel: Cancellation,
 }
 
 /// A document as read: the raw files and the verdicts on them. The files
@@ -406,8 +409,13 @@ pub fn read_chip(
     );
     let mut rng = emrtd::rand_core::OsRng;
     let gone = || card_gone(&readers, request.reader);
-    let mut reader = Reader::open(&mut channel, &request.key, options, &mut rng)
-        .map_err(|e| chip_failure(e, Stage::Access, gone))?;
+    let cancel = &request.cancel;
+    let mut channel = cancel.channel(&mut channel);
+    let reader = Reader::open(&mut channel, &request.key, options, &mut rng);
+    let mut reader = cancel.outcome(
+        "the chip read",
+        reader.map_err(|e| chip_failure(e, Stage::Access, gone)),
+    )?;
     let files = reader.read_document(&mut |p| {
         tracing::debug!(file = %p.file.name(), read = p.read, total = p.total, "reading");
         progress(ChipProgress {
@@ -417,7 +425,8 @@ pub fn read_chip(
         });
     });
     let chunks = reader.chunks().clone();
-    if !chunks.fallbacks.is_empty() {
+    // A cancelled read's step-downs say nothing about the reader.
+    if !chunks.fallbacks.is_empty() && !cancel.is_cancelled() {
         limits.remember(
             request.reader,
             LearnedLimit {
@@ -426,11 +435,15 @@ pub fn read_chip(
             },
         );
     }
-    let files = files.map_err(|e| chip_failure(e, Stage::Reading, gone))?;
+    let files = cancel.outcome(
+        "the chip read",
+        files.map_err(|e| chip_failure(e, Stage::Reading, gone)),
+    )?;
     let passive = emrtd::passive::verify(&files, &trust, SystemTime::now());
     let chip = reader
         .verify_chip(&files, &mut rng)
-        .map_err(|e| chip_failure(e, Stage::Reading, gone))?;
+        .map_err(|e| chip_failure(e, Stage::Reading, gone));
+    let chip = cancel.outcome("the chip read", chip)?;
     let counters = reader.counters();
     let access = reader.access().name();
     let pace_failure = reader.pace_failure().map(str::to_owned);
@@ -475,6 +488,7 @@ pub fn run(args: &ReadArgs, paths: &StationPaths) -> Result<Value, Failure> {
         trust_store: chip.trust_store.clone(),
         short_apdus: chip.short_apdus,
         wait: chip.wait()?,
+        cancel: Cancellation::new(),
     };
     let mut progress = |p: ChipProgress| {
         if args.progress {

@@ -1,0 +1,153 @@
+//! The audit log as supervisors read it in the window: one page at a time,
+//! newest first, filtered by who and what, with the verdict of the hash
+//! chain (the store's own verification, as `station audit verify`).
+//! Actors are shown by user name; entries hold no personal data.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use store::{Actor, AuditAction, AuditVerification, Store, UserId};
+use ts_rs::TS;
+
+use crate::accounts::store_failure;
+use crate::failure::{Code, Failure};
+
+/// The actor name of entries the station made on its own.
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Which page, and which entries.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+pub struct AuditQuery {
+    /// Entries older than this seq (the previous page's `next_before`);
+    /// none: the newest.
+    #[ts(type = "number | null")]
+    pub before: Option<i64>,
+    /// A user name, or `system`.
+    pub actor: Option<String>,
+    /// An action's text, e.g. `login_failed`.
+    pub action: Option<String>,
+}
+
+/// One entry as the window lists it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AuditLine {
+    #[ts(type = "number")]
+    pub seq: i64,
+    #[ts(type = "number")]
+    pub at_unix_ms: i64,
+    /// The user's name, or `system`.
+    pub actor: String,
+    pub action: AuditAction,
+    pub subject: Option<String>,
+    pub detail: String,
+}
+
+/// Whether the hash chain holds.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AuditChain {
+    pub intact: bool,
+    /// Entries walked, when intact.
+    #[ts(type = "number | null")]
+    pub entries: Option<u64>,
+    /// The first entry that does not hold, when broken.
+    #[ts(type = "number | null")]
+    pub broken_at: Option<i64>,
+    /// What is wrong there: missing, out_of_sequence, broken_link,
+    /// hash_mismatch.
+    pub problem: Option<String>,
+}
+
+/// One page of the log.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AuditView {
+    pub chain: AuditChain,
+    pub lines: Vec<AuditLine>,
+    /// `before` for the next (older) page; none on the last.
+    #[ts(type = "number | null")]
+    pub next_before: Option<i64>,
+    /// Every name the actor filter takes.
+    pub actors: Vec<String>,
+    /// Every action the action filter takes.
+    pub actions: Vec<AuditAction>,
+}
+
+/// One page of `rows` entries for `query`, and the chain's verdict.
+pub async fn audit_view(
+    store: &Store,
+    query: &AuditQuery,
+    rows: u32,
+) -> Result<AuditView, Failure> {
+    let users = store.users().await.map_err(store_failure)?;
+    let names: HashMap<UserId, String> = users.iter().map(|u| (u.id, u.username.clone())).collect();
+    let actor = match query.actor.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(SYSTEM_ACTOR) => Some(Actor::System),
+        Some(name) => Some(
+            users
+                .iter()
+                .find(|u| u.username == name)
+                .map(|u| Actor::User(u.id))
+                .ok_or_else(|| Failure::new(Code::InvalidArgument, "no such user in the log"))?,
+        ),
+    };
+    let action = match query.action.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(
+            AuditAction::ALL
+                .iter()
+                .copied()
+                .find(|a| a.as_str() == text)
+                .ok_or_else(|| Failure::new(Code::InvalidArgument, "no such audit action"))?,
+        ),
+    };
+    // One more than shown says whether an older page exists.
+    let mut entries = store
+        .audit_page(query.before, actor, action, rows.saturating_add(1))
+        .await
+        .map_err(store_failure)?;
+    let more = entries.len() > rows as usize;
+    entries.truncate(rows as usize);
+    let lines: Vec<AuditLine> = entries
+        .into_iter()
+        .map(|e| AuditLine {
+            seq: e.seq,
+            at_unix_ms: e.at.unix_ms(),
+            actor: match e.actor {
+                Actor::System => SYSTEM_ACTOR.to_owned(),
+                Actor::User(id) => names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+            },
+            action: e.action,
+            subject: e.subject,
+            detail: e.detail,
+        })
+        .collect();
+    let chain = match store.verify_audit().await.map_err(store_failure)? {
+        AuditVerification::Intact { entries } => AuditChain {
+            intact: true,
+            entries: Some(entries),
+            broken_at: None,
+            problem: None,
+        },
+        AuditVerification::Broken { seq, problem } => AuditChain {
+            intact: false,
+            entries: None,
+            broken_at: Some(seq),
+            problem: serde_json::to_value(problem)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+        },
+    };
+    let mut actors: Vec<String> = users.into_iter().map(|u| u.username).collect();
+    actors.push(SYSTEM_ACTOR.to_owned());
+    Ok(AuditView {
+        chain,
+        next_before: if more {
+            lines.last().map(|l| l.seq)
+        } else {
+            None
+        },
+        lines,
+        actors,
+        actions: AuditAction::ALL.to_vec(),
+    })
+}
