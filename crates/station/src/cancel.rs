@@ -32,6 +32,12 @@ impl Cancellation {
         self.0.load(Ordering::SeqCst)
     }
 
+    /// Whether `other` is a clone of this token (not merely in the same
+    /// state).
+    pub fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The catalogue's failure for a step stopped at the counter.
     pub fn failure(step: &str) -> Failure {
         Failure::new(Code::Cancelled, format!("{step} was cancelled"))

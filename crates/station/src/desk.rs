@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use store::{Role, Session, Store};
-use tokio::sync::{Mutex, OnceCell, watch};
+use tokio::sync::{Mutex, watch};
 use ts_rs::TS;
 use zeroize::Zeroizing;
 
@@ -162,9 +162,62 @@ pub struct Desk {
     readers: Arc<watch::Sender<ReaderBoard>>,
     /// Set at close: background work ends.
     closing: Arc<AtomicBool>,
-    /// The long step under way (chip read, recording), for Cancel. Apart
-    /// from `draft`, whose lock the step holds while it runs.
-    running: std::sync::Mutex<Option<Cancellation>>,
+    /// The long steps under way (chip read, recording), for Cancel: each
+    /// registers as soon as it is called, before it waits for anything.
+    /// Apart from `draft`, whose lock the step holds while it runs.
+    running: RunningSteps,
+}
+
+/// The cancellable steps under way, each by its own token.
+#[derive(Debug, Default)]
+struct RunningSteps(std::sync::Mutex<Vec<Cancellation>>);
+
+impl RunningSteps {
+    fn steps(&self) -> std::sync::MutexGuard<'_, Vec<Cancellation>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a step until the returned guard drops, however it ends.
+    fn start(&self) -> RunningStep<'_> {
+        let cancel = Cancellation::new();
+        self.steps().push(cancel.clone());
+        RunningStep {
+            running: self,
+            cancel,
+        }
+    }
+
+    /// Cancels every step registered; whether there was one.
+    fn cancel_all(&self) -> bool {
+        let steps = self.steps();
+        for step in steps.iter() {
+            step.cancel();
+        }
+        !steps.is_empty()
+    }
+}
+
+/// A cancellable step as [`Desk::cancel_step`] sees it: registered while
+/// this lives. Dropping it takes out only its own token, so a step that
+/// ends does not unregister another running beside it.
+struct RunningStep<'a> {
+    running: &'a RunningSteps,
+    cancel: Cancellation,
+}
+
+impl RunningStep<'_> {
+    /// The token the step's loops look at.
+    fn token(&self) -> Cancellation {
+        self.cancel.clone()
+    }
+}
+
+impl Drop for RunningStep<'_> {
+    fn drop(&mut self) {
+        self.running
+            .steps()
+            .retain(|other| !other.same(&self.cancel));
+    }
 }
 
 fn not_signed_in() -> Failure {
@@ -189,7 +242,7 @@ impl Desk {
             link: watch::Sender::new(LinkStatus::starting()),
             readers: Arc::new(watch::Sender::new(ReaderBoard::default())),
             closing: Arc::new(AtomicBool::new(false)),
-            running: std::sync::Mutex::new(None),
+            running: RunningSteps::default(),
         })
     }
 
@@ -424,33 +477,12 @@ impl Desk {
     }
 
     /// Stops the chip read or recording under way at its next APDU or
-    /// audio chunk; the step then fails with `CANCELLED`, is audited and
-    /// keeps nothing. Says whether a step was running.
+    /// audio chunk (or while it still waits for a card); the step then
+    /// fails with `CANCELLED`, is audited and keeps nothing. A step called
+    /// meanwhile and waiting for the first is stopped too. Says whether a
+    /// step was running.
     pub fn cancel_step(&self) -> bool {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        match running.as_ref() {
-            Some(cancel) => {
-                cancel.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Runs a cancellable step: its token is the one [`Desk::cancel_step`]
-    /// reaches until it ends.
-    async fn cancellable<T>(
-        &self,
-        step: impl AsyncFnOnce(Cancellation) -> Result<T, Failure>,
-    ) -> Result<T, Failure> {
-        let cancel = Cancellation::new();
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
-        let result = step(cancel).await;
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        result
+        self.running.cancel_all()
     }
 
     /// Abandons the enrollment in progress.
@@ -482,6 +514,7 @@ impl Desk {
         access: AccessInput,
         progress: impl FnMut(ChipProgress) + Send + 'static,
     ) -> Result<DocumentReport, Failure> {
+        let step = self.running.start();
         let key = match &access {
             AccessInput::Mrz(fields) => {
                 if !check_mrz(fields).complete {
@@ -509,7 +542,7 @@ impl Desk {
                 short_apdus: false,
                 wait: CARD_WAIT,
                 demo_port: Some(port),
-                cancel: Cancellation::new(),
+                cancel: step.token(),
             }
         } else {
             let chosen = settings::load(&self.store).await?.reader;
@@ -523,18 +556,14 @@ impl Desk {
                 short_apdus: false,
                 wait: CARD_WAIT,
                 demo_port: None,
-                cancel: Cancellation::new(),
+                cancel: step.token(),
             }
         };
         let paths = self.paths.clone();
-        self.cancellable(async |cancel| {
-            let order = ChipOrder { cancel, ..order };
-            self.with_draft(async |draft| {
-                draft
-                    .read_document(&self.store, order, &paths, progress)
-                    .await
-            })
-            .await
+        self.with_draft(async |draft| {
+            draft
+                .read_document(&self.store, order, &paths, progress)
+                .await
         })
         .await
     }
@@ -583,18 +612,16 @@ impl Desk {
         &self,
         levels: impl FnMut(microphone::Level) + Send + 'static,
     ) -> Result<VoiceReport, Failure> {
+        let step = self.running.start();
         let models = self.models().await?;
         let source = VoiceSource::Microphone {
             device: settings::load(&self.store).await?.microphone,
             seconds: VOICE_SECONDS,
         };
-        self.cancellable(async |cancel| {
-            self.with_draft(async |draft| {
-                draft
-                    .capture_voice(&self.store, models, source, levels, cancel)
-                    .await
-            })
-            .await
+        self.with_draft(async |draft| {
+            draft
+                .capture_voice(&self.store, models, source, levels, step.token())
+                .await
         })
         .await
     }
@@ -764,6 +791,31 @@ fn field_state(value: &str, check: &str, well_formed: impl Fn(&str) -> bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_ending_leaves_the_others_cancellable() {
+        let running = RunningSteps::default();
+        assert!(!running.cancel_all(), "nothing runs yet");
+        let first = running.start();
+        let second = running.start();
+        let (a, b) = (first.token(), second.token());
+        drop(first);
+        assert!(!a.is_cancelled() && !b.is_cancelled());
+        assert!(running.cancel_all());
+        assert!(b.is_cancelled(), "the step still running was reached");
+        assert!(!a.is_cancelled(), "the step over was not");
+        drop(second);
+        assert!(!running.cancel_all(), "both are over");
+    }
+
+    #[test]
+    fn a_cancel_before_the_step_waits_for_anything_is_kept() {
+        let running = RunningSteps::default();
+        let step = running.start();
+        assert!(running.cancel_all());
+        // Whatever the step does next looks at this token.
+        assert!(step.token().is_cancelled());
+    }
 
     fn icao() -> MrzFields {
         // Doc 9303 part 4's specimen: L898902C3 6, 740812 2, 120415 9.

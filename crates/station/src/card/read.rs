@@ -128,8 +128,16 @@ fn reader_failure(e: ReaderError) -> Failure {
     }
 }
 
-/// Finds the reader and waits for a card on it.
-fn connect(readers: &Readers, name: &str, wait: Duration) -> Result<PcscCard, Failure> {
+/// How often the wait for a card looks whether the step was cancelled.
+const CARD_WAIT_SLICE: Duration = Duration::from_millis(200);
+
+/// Finds the reader and waits for a card on it, until `cancel`.
+fn connect(
+    readers: &Readers,
+    name: &str,
+    wait: Duration,
+    cancel: &Cancellation,
+) -> Result<PcscCard, Failure> {
     let listed = readers.list().map_err(reader_failure)?;
     if !listed.iter().any(|r| r.name == name) {
         let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
@@ -138,8 +146,22 @@ fn connect(readers: &Readers, name: &str, wait: Duration) -> Result<PcscCard, Fa
             format!("{name:?} is not among {names:?}"),
         ));
     }
-    if !readers.wait_for_card(name, wait).map_err(reader_failure)? {
-        return Err(Failure::new(Code::NoCard, format!("none within {wait:?}")));
+    // In slices, so a Cancel pressed before the card arrives is seen.
+    let deadline = Instant::now() + wait;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Cancellation::failure("the chip read"));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if readers
+            .wait_for_card(name, left.min(CARD_WAIT_SLICE))
+            .map_err(reader_failure)?
+        {
+            break;
+        }
+        if left <= CARD_WAIT_SLICE {
+            return Err(Failure::new(Code::NoCard, format!("none within {wait:?}")));
+        }
     }
     readers
         .connect_patiently(name, CONNECT_PATIENCE)
@@ -399,7 +421,7 @@ pub fn read_chip(
     let (trust, trust_dir) = trust_store(request.trust_store.as_deref(), paths)?;
     let readers = Readers::establish().map_err(reader_failure)?;
     let started = Instant::now();
-    let mut channel = connect(&readers, request.reader, request.wait)?;
+    let mut channel = connect(&readers, request.reader, request.wait, &request.cancel)?;
     let capabilities = channel.capabilities();
     let limits = ReaderLimits::session();
     let (options, chunk_choice) = chunk_options(
