@@ -10,15 +10,16 @@ import type { StationSettings } from "./bindings/StationSettings.js";
 import { el, field } from "./dom.js";
 import { t } from "./i18n.js";
 import { onSubmit, panelScreen } from "./panel.js";
-import type { Screen } from "./shell.js";
+import { replace, type Screen } from "./shell.js";
 
 type Threshold = "face_match_threshold" | "liveness_live_threshold" | "liveness_spoof_threshold" | "voice_min_speech_seconds" | "voice_min_snr_db";
+// The core's ranges (crates/station/src/settings.rs), for the inputs' arrows.
 const THRESHOLDS: { key: Threshold; step: string; min: string; max: string }[] = [
-  { key: "face_match_threshold", step: "0.01", min: "-1", max: "1" },
+  { key: "face_match_threshold", step: "0.01", min: "0.2", max: "0.9" },
   { key: "liveness_live_threshold", step: "0.01", min: "0", max: "1" },
   { key: "liveness_spoof_threshold", step: "0.01", min: "0", max: "1" },
-  { key: "voice_min_speech_seconds", step: "0.1", min: "0.3", max: "10" },
-  { key: "voice_min_snr_db", step: "1", min: "0", max: "60" },
+  { key: "voice_min_speech_seconds", step: "0.1", min: "0.5", max: "5" },
+  { key: "voice_min_snr_db", step: "1", min: "1", max: "40" },
 ];
 
 type Device = "reader" | "camera" | "microphone";
@@ -89,7 +90,21 @@ function form(view: SettingsView, devices: DoctorReport | null, reload: (done: D
       camera: camera.value || null,
       microphone: microphone.value || null,
     };
-    for (const { key, f } of numbers) settings[key] = Number(f.input.value);
+    // An emptied field would be Number("") = 0: refused here, naming the
+    // field (its label gives the range), before the core sees anything.
+    for (const { key, f } of numbers) {
+      const text = f.input.value.trim();
+      const value = Number(text);
+      if (text === "" || !Number.isFinite(value)) {
+        replace(
+          result,
+          el("p", { class: "problem", role: "alert", "data-testid": "setting-not-a-number", "data-setting": key }, `${t("settings.number_needed")} ${t(`settings.${key}`)}`),
+        );
+        f.input.focus();
+        return;
+      }
+      settings[key] = value;
+    }
     await api.saveSettings({ settings, platform_url: view.platform_url === null ? null : url.input.value });
     reload("saved");
   });

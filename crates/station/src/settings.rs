@@ -28,15 +28,16 @@ use crate::platform::{REGISTRATION_SETTING, registration};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct StationSettings {
     /// Cosine similarity at or above which the live face matches the chip
-    /// portrait (-1 to 1).
+    /// portrait (0.2 to 0.9).
     pub face_match_threshold: f32,
     /// Pooled liveness score at or above which the face is live (0 to 1).
     pub liveness_live_threshold: f32,
     /// At or below: a spoof; between the two: undetermined.
     pub liveness_spoof_threshold: f32,
-    /// Seconds of speech a voice sample needs.
+    /// Seconds of speech a voice sample needs (0.5 to 5; a recording
+    /// lasts 6).
     pub voice_min_speech_seconds: f32,
-    /// The lowest speech-to-noise ratio accepted, dB.
+    /// The lowest speech-to-noise ratio accepted, dB (1 to 40).
     pub voice_min_snr_db: f32,
     /// The card reader by name; none: the first one holding a card.
     pub reader: Option<String>,
@@ -104,14 +105,21 @@ fn device(name: &str, value: Option<&str>) -> Result<Option<String>, Failure> {
     }
 }
 
+// The ranges a threshold may take. Beyond them a setting would match
+// strangers' faces or nobody's, or ask more speech than a recording holds;
+// the settings screen gives the same bounds.
+const FACE_MATCH_RANGE: (f32, f32) = (0.2, 0.9);
+const SPEECH_SECONDS_RANGE: (f32, f32) = (0.5, 5.0);
+const SNR_DB_RANGE: (f32, f32) = (1.0, 40.0);
+
 impl StationSettings {
     /// The settings with device names trimmed, or why they cannot be used.
     pub fn checked(&self) -> Result<Self, Failure> {
         within(
             "the face match threshold",
             self.face_match_threshold,
-            -1.0,
-            1.0,
+            FACE_MATCH_RANGE.0,
+            FACE_MATCH_RANGE.1,
         )?;
         within("the live threshold", self.liveness_live_threshold, 0.0, 1.0)?;
         within(
@@ -128,14 +136,14 @@ impl StationSettings {
         within(
             "the seconds of speech",
             self.voice_min_speech_seconds,
-            0.3,
-            10.0,
+            SPEECH_SECONDS_RANGE.0,
+            SPEECH_SECONDS_RANGE.1,
         )?;
         within(
             "the speech-to-noise ratio",
             self.voice_min_snr_db,
-            0.0,
-            60.0,
+            SNR_DB_RANGE.0,
+            SNR_DB_RANGE.1,
         )?;
         let camera = device("the camera", self.camera.as_deref())?;
         if let Some(spec) = &camera {
@@ -253,20 +261,24 @@ pub async fn save(store: &Store, admin: UserId, change: &SettingsChange) -> Resu
         _ => None,
     };
     let actor = Actor::User(admin);
+    // None of these is a secret: the audit says what each was and became.
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "automatic".into());
     for ((key, value), (_, old)) in settings.entries().into_iter().zip(current.entries()) {
         if value != old {
+            let detail = format!("{} → {}", shown(&old), shown(&value));
             store
-                .set_setting(actor, key, value.as_deref().unwrap_or(""))
+                .set_setting_noted(actor, key, value.as_deref().unwrap_or(""), &detail)
                 .await
                 .map_err(store_failure)?;
         }
     }
     if let (Some(r), Some(url)) = (registration.as_mut(), new_url) {
+        let detail = format!("platform address {} → {url}", r.hub_url);
         r.hub_url = url;
         let text = serde_json::to_string(&r)
             .map_err(|e| Failure::new(Code::Internal, format!("registration: {e}")))?;
         store
-            .set_setting(actor, REGISTRATION_SETTING, &text)
+            .set_setting_noted(actor, REGISTRATION_SETTING, &text, &detail)
             .await
             .map_err(store_failure)?;
     }
@@ -333,13 +345,7 @@ fn add_trust_file(dir: &Path, file: &Path) -> Result<String, Failure> {
         .map(str::to_ascii_lowercase)
         .filter(|e| TrustStore::FILE_EXTENSIONS.contains(&e.as_str()))
         .ok_or_else(|| trust_failure(file, "not a .der, .cer, .crt, .pem, .crl or .ml file"))?;
-    let size = std::fs::metadata(file)
-        .map_err(|e| trust_failure(file, e))?
-        .len();
-    if size > MAX_TRUST_FILE {
-        return Err(trust_failure(file, "too large"));
-    }
-    let bytes = std::fs::read(file).map_err(|e| trust_failure(file, e))?;
+    let bytes = read_bounded(file, MAX_TRUST_FILE)?;
     let added = TrustStore::new()
         .add_file(&ext, &bytes)
         .map_err(|e| trust_failure(file, e))?;
@@ -374,6 +380,23 @@ fn add_trust_file(dir: &Path, file: &Path) -> Result<String, Failure> {
         return Err(Failure::new(Code::DataDirUnavailable, e));
     }
     Ok(name)
+}
+
+/// The file's bytes, read through one handle and never more than `max`
+/// of them: a size looked up first could change before the read, and a
+/// device file (a link to /dev/zero) reports none and never ends.
+fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let opened = std::fs::File::open(file).map_err(|e| trust_failure(file, e))?;
+    let mut bytes = Vec::new();
+    opened
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| trust_failure(file, e))?;
+    if bytes.len() as u64 > max {
+        return Err(trust_failure(file, "too large"));
+    }
+    Ok(bytes)
 }
 
 fn trust_files(dir: &Path) -> Vec<String> {
@@ -420,7 +443,31 @@ mod tests {
                 ..ok.clone()
             },
             StationSettings {
+                face_match_threshold: 0.0,
+                ..ok.clone()
+            },
+            StationSettings {
+                face_match_threshold: 0.95,
+                ..ok.clone()
+            },
+            StationSettings {
+                liveness_live_threshold: 1.2,
+                ..ok.clone()
+            },
+            StationSettings {
                 voice_min_speech_seconds: 0.0,
+                ..ok.clone()
+            },
+            StationSettings {
+                voice_min_speech_seconds: 8.0,
+                ..ok.clone()
+            },
+            StationSettings {
+                voice_min_snr_db: 0.0,
+                ..ok.clone()
+            },
+            StationSettings {
+                voice_min_snr_db: f32::INFINITY,
                 ..ok.clone()
             },
             StationSettings {
@@ -443,6 +490,41 @@ mod tests {
         .unwrap();
         assert_eq!(trimmed.reader.as_deref(), Some("Virtual PCD 00 01"));
         assert_eq!(trimmed.microphone, None);
+    }
+
+    #[test]
+    fn the_range_ends_are_taken() {
+        let ok = StationSettings::default();
+        for edge in [
+            StationSettings {
+                face_match_threshold: FACE_MATCH_RANGE.0,
+                voice_min_speech_seconds: SPEECH_SECONDS_RANGE.1,
+                voice_min_snr_db: SNR_DB_RANGE.0,
+                ..ok.clone()
+            },
+            StationSettings {
+                face_match_threshold: FACE_MATCH_RANGE.1,
+                voice_min_speech_seconds: SPEECH_SECONDS_RANGE.0,
+                voice_min_snr_db: SNR_DB_RANGE.1,
+                ..ok.clone()
+            },
+        ] {
+            assert_eq!(edge.checked().unwrap(), edge);
+        }
+    }
+
+    #[test]
+    fn a_trust_file_is_read_no_further_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("csca.der");
+        std::fs::write(&file, [7u8; 10]).unwrap();
+        assert_eq!(read_bounded(&file, 10).unwrap(), [7u8; 10]);
+        let refused = read_bounded(&file, 9).unwrap_err();
+        assert_eq!(refused.code, Code::TrustFileInvalid);
+        assert!(refused.detail.contains("too large"), "{refused:?}");
+        // A device that never ends is cut off at the limit, not read on.
+        let endless = read_bounded(Path::new("/dev/zero"), 1 << 16).unwrap_err();
+        assert!(endless.detail.contains("too large"), "{endless:?}");
     }
 
     #[test]

@@ -231,6 +231,18 @@ impl Store {
         key: &str,
         value: &str,
     ) -> Result<(), StoreError> {
+        self.set_setting_noted(actor, key, value, "").await
+    }
+
+    /// [`Store::set_setting`], the audit entry saying `detail` (for a
+    /// value that is no secret, e.g. a threshold's old and new value).
+    pub async fn set_setting_noted(
+        &self,
+        actor: Actor,
+        key: &str,
+        value: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         if let Actor::User(id) = actor {
             users::require_role(&mut tx, id, "change settings", Role::can_administer).await?;
@@ -251,7 +263,7 @@ impl Store {
             actor,
             AuditAction::SettingsChanged,
             Some(key),
-            "",
+            detail,
         )
         .await?;
         tx.commit().await?;
