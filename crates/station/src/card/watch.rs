@@ -60,6 +60,19 @@ impl ReaderBoard {
         self.changes += 1;
     }
 
+    /// The board after watching could not start; whether that is news.
+    /// While the service stays down every retry fails the same way, and
+    /// the window hears of it once, not every retry.
+    fn failed(&mut self, e: ReaderError) -> bool {
+        let next = readers_check(Err(e));
+        if self.readers.found.is_empty() && self.readers.problem == next.problem {
+            return false;
+        }
+        self.readers = next;
+        self.changes += 1;
+        true
+    }
+
     /// The board after `event`.
     fn apply(&mut self, event: CardEvent) {
         let mut found = std::mem::take(&mut self.readers.found);
@@ -107,7 +120,7 @@ pub fn run(board: &watch::Sender<ReaderBoard>, stop: &AtomicBool) {
         let monitor = match Monitor::start() {
             Ok(m) => m,
             Err(e) => {
-                board.send_modify(|b| b.set(Err(e)));
+                board.send_if_modified(|b| b.failed(e));
                 sleep_unless(stop, RETRY);
                 continue;
             }
@@ -173,5 +186,19 @@ mod tests {
             board.readers.problem.as_ref().map(|p| p.code),
             Some(Code::PcscUnavailable)
         );
+    }
+
+    #[test]
+    fn the_same_failure_again_is_no_news() {
+        let mut board = ReaderBoard::default();
+        board.apply(CardEvent::ReaderAdded { reader: "A".into() });
+        assert!(board.failed(ReaderError::NoService));
+        assert!(board.readers.found.is_empty());
+        let changes = board.changes;
+        assert!(!board.failed(ReaderError::NoService));
+        assert_eq!(board.changes, changes);
+        assert!(board.failed(ReaderError::Watch("gone".into())));
+        assert_eq!(board.changes, changes + 1);
+        assert!(!board.failed(ReaderError::Watch("gone".into())));
     }
 }
