@@ -313,6 +313,15 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     click(&client, "settings-save").await;
     problem(&client, "SETTING_INVALID", 10).await;
     shot(&client, "02-settings-refused").await;
+    // An emptied number is no zero: the window refuses it, naming the field.
+    fill(&client, "setting-face_match_threshold", "").await;
+    click(&client, "settings-save").await;
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=setting-not-a-number][data-setting=face_match_threshold]"),
+        10,
+    )
+    .await;
     fill(&client, "setting-liveness_spoof_threshold", "0.5").await;
     fill(&client, "setting-face_match_threshold", "0.36").await;
     click(&client, "settings-save").await;
@@ -465,8 +474,13 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
     // challenge is drawn for the next try.
     let first = text_of(&client, "challenge").await;
     click(&client, "record-voice").await;
-    wait_for(&client, Locator::Css(&css("cancel-step")), 5).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Once the recording reports its level the core surely has the step.
+    wait_for(
+        &client,
+        Locator::Css("[data-testid=cancel-step][data-running]"),
+        10,
+    )
+    .await;
     client
         .find(Locator::Css(&css("cancel-step")))
         .await

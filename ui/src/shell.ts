@@ -9,12 +9,15 @@ export interface Screen {
   render(): HTMLElement;
   next?: () => void;
   back?: () => void;
+  /// Lets go of what the screen holds (blob URLs) when another replaces it.
+  leave?: () => void;
 }
 
 let current: Screen | null = null;
 let dialog: { node: HTMLElement; close: () => void; opener: HTMLElement | null } | null = null;
 
 export function show(screen: Screen): void {
+  if (current !== screen) current?.leave?.();
   current = screen;
   rerender();
 }

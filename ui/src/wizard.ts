@@ -133,6 +133,8 @@ async function abandon(): Promise<void> {
 function wizardScreen(): Screen {
   return {
     render() {
+      // A fresh render drops the player that held the sample's URL.
+      releasePlayback();
       if (!w) return el("div");
       if (w.step === "done") return doneView(w);
       const steps = el(
@@ -163,7 +165,8 @@ function wizardScreen(): Screen {
     // Escape and Alt+← go back a step, or stop the chip read or recording
     // under way; leaving the enrollment is only ever the explicit Cancel
     // button.
-    back: () => (w?.busy ? void api.cancelStep() : previousStep()),
+    back: () => (w?.busy ? void stopStep() : previousStep()),
+    leave: releasePlayback,
   };
 }
 
@@ -189,14 +192,23 @@ function navBar(wz: Wizard): HTMLElement {
 }
 
 /// Stops the chip read or recording under way (Escape does the same); the
-/// step then fails with the catalogue's CANCELLED and starts over.
-function stopButton(): HTMLButtonElement {
+/// step then fails with the catalogue's CANCELLED and starts over. Once
+/// the step reports progress, `running` marks the button (the core has it
+/// for sure).
+function stopButton(): { stop: HTMLButtonElement; running: () => void } {
   const stop = button("wizard.stop", { "data-testid": "cancel-step", title: "Esc" });
-  stop.addEventListener("click", () => {
-    stop.disabled = true;
-    void api.cancelStep();
-  });
-  return stop;
+  stop.addEventListener("click", () => void stopStep());
+  return { stop, running: () => (stop.dataset["running"] = "true") };
+}
+
+/// Asks the core to stop the step under way. Pressed while the step's call
+/// is still on its way to the core, nothing stops: Stop stays usable.
+async function stopStep(): Promise<void> {
+  const stop = document.querySelector<HTMLButtonElement>("[data-testid=cancel-step]");
+  if (stop?.disabled) return;
+  if (stop) stop.disabled = true;
+  const stopped = await api.cancelStep().catch(() => false);
+  if (!stopped && stop?.isConnected) stop.disabled = false;
 }
 
 // --- Document ----------------------------------------------------------
@@ -346,13 +358,14 @@ function documentStep(wz: Wizard): HTMLElement {
     result.replaceChildren();
     const bar = el("progress", { max: "1", value: "0" });
     const text = el("span", { "data-testid": "chip-progress" }, t("doc.waiting"));
-    const stop = stopButton();
+    const { stop, running } = stopButton();
     progress.replaceChildren(bar, text, stop);
     stop.focus();
     try {
       const access =
         wz.access === "mrz" ? { kind: "mrz" as const, ...wz.mrz } : { kind: "can" as const, can: wz.can };
       wz.document = await api.readDocument(access, (p) => {
+        running();
         bar.value = p.total > 0 ? p.read / p.total : 0;
         text.textContent = `${t("doc.reading")} ${p.file} ${p.read} / ${p.total} B`;
       });
@@ -589,6 +602,16 @@ function voiceResult(r: VoiceReport): HTMLElement {
   );
 }
 
+/// The blob URL of the voice sample played back, while its player shows.
+let playbackUrl: string | null = null;
+
+/// Frees the played-back sample's bytes: the step or screen is left, or
+/// a new copy replaces them.
+function releasePlayback(): void {
+  if (playbackUrl) URL.revokeObjectURL(playbackUrl);
+  playbackUrl = null;
+}
+
 /// Plays the recorded sample back: its WAV bytes come from the core's
 /// memory into a blob URL, never a file.
 function playback(): HTMLElement {
@@ -601,8 +624,9 @@ function playback(): HTMLElement {
     errors.replaceChildren();
     try {
       const wav = await api.voicePlayback();
-      if (audio.src) URL.revokeObjectURL(audio.src);
-      audio.src = URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
+      releasePlayback();
+      playbackUrl = URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
+      audio.src = playbackUrl;
       audio.hidden = false;
       await audio.play().catch(() => undefined);
     } catch (e) {
@@ -642,12 +666,13 @@ function voiceStep(wz: Wizard): HTMLElement {
     wz.busy = true;
     result.replaceChildren();
     status.textContent = t("voice.recording");
-    const stop = stopButton();
+    const { stop, running } = stopButton();
     status.after(stop);
     stop.focus();
     const fill = meter.firstElementChild as HTMLElement;
     try {
       wz.voice = await api.captureVoice((level) => {
+        running();
         // -60 dBFS (silence) to 0 dBFS (full scale).
         const share = Math.min(1, Math.max(0, (level.rms_dbfs + 60) / 60));
         fill.style.width = `${share * 100}%`;
