@@ -10,7 +10,6 @@ import type { LinkStatus } from "./bindings/LinkStatus.js";
 import type { OutboxCounts } from "./bindings/OutboxCounts.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
 import type { PacketRow } from "./bindings/PacketRow.js";
-import type { QueueView } from "./bindings/QueueView.js";
 import { button, el, field, problemView, unexpectedView } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { onLink, onReaders } from "./live.js";
