@@ -39,7 +39,8 @@ pub enum LinkState {
     Degraded,
     Offline,
     /// No upload runs from this window (another uploader holds the data
-    /// directory, or the station's own settings are wrong): see `problem`.
+    /// directory, the station's own settings are wrong, or its database
+    /// fails until it answers again): see `problem`.
     Stopped,
 }
 
@@ -79,13 +80,22 @@ impl LinkStatus {
             Connectivity::Degraded => (LinkState::Degraded, Code::PlatformUnavailable),
             Connectivity::Offline => (LinkState::Offline, Code::PlatformUnreachable),
         };
+        // The station's own database failing stops the uploads, whatever
+        // the platform does: that is the problem to show.
+        let (state, problem) = match &s.outbox_error {
+            Some(e) => (
+                LinkState::Stopped,
+                Some(Failure::new(Code::DatabaseUnavailable, e)),
+            ),
+            None => (state, s.last_error.as_ref().map(|e| Failure::new(code, e))),
+        };
         Self {
             state,
             hub_url: Some(hub_url.to_owned()),
             last_contact_unix_ms: s.last_contact_unix_ms,
             counts: counts(s.counts),
             uploading: s.uploading.is_some(),
-            problem: s.last_error.as_ref().map(|e| Failure::new(code, e)),
+            problem,
         }
     }
 }
@@ -179,5 +189,28 @@ pub async fn run(
             });
             Err(failure)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_outbox_stops_the_link_whatever_the_platform_says() {
+        let mut worker = SyncStatus {
+            connectivity: Connectivity::Online,
+            ..SyncStatus::default()
+        };
+        let online = LinkStatus::from_worker("https://hub", &worker);
+        assert_eq!(online.state, LinkState::Online);
+        assert!(online.problem.is_none());
+
+        worker.outbox_error = Some("database is locked".into());
+        let stopped = LinkStatus::from_worker("https://hub", &worker);
+        assert_eq!(stopped.state, LinkState::Stopped);
+        let problem = stopped.problem.unwrap();
+        assert_eq!(problem.code, Code::DatabaseUnavailable);
+        assert!(problem.detail.contains("database is locked"), "{problem:?}");
     }
 }

@@ -147,6 +147,9 @@ pub struct SyncStatus {
     /// When the platform last answered (Unix milliseconds), with anything
     /// but no answer at all.
     pub last_contact_unix_ms: Option<u64>,
+    /// The station's own outbox (its database) failing, until it answers
+    /// again: the uploads wait for it, whatever the platform does.
+    pub outbox_error: Option<String>,
 }
 
 impl Default for SyncStatus {
@@ -157,6 +160,7 @@ impl Default for SyncStatus {
             uploading: None,
             last_error: None,
             last_contact_unix_ms: None,
+            outbox_error: None,
         }
     }
 }
@@ -319,6 +323,17 @@ pub struct SyncReport {
     pub counts: QueueCounts,
 }
 
+impl SyncReport {
+    /// A measure that grows with every packet the run got somewhere with.
+    fn progress(&self) -> usize {
+        self.recovered as usize
+            + self.uploaded as usize
+            + self.reconciled as usize
+            + self.rejected.len()
+            + self.failures.len()
+    }
+}
+
 /// Why the worker stopped before its work was done.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError<E: std::error::Error + 'static> {
@@ -381,12 +396,17 @@ impl<O: Outbox> Worker<O> {
         let mut report = SyncReport::default();
         let mut outbox_pause = self.policy.backoff();
         loop {
+            let progress = report.progress();
             match self.drain(mode, &mut shutdown, &mut report).await {
                 Err(WorkerError::Outbox(error)) if mode == Mode::Continuous => {
                     tracing::warn!(%error, "the outbox failed; trying again");
-                    self.status.send_modify(|s| {
-                        s.last_error = Some(format!("the outbox failed: {error}"))
-                    });
+                    self.status
+                        .send_modify(|s| s.outbox_error = Some(error.to_string()));
+                    // A failure after good work is a new episode: it starts
+                    // from the shortest pause again.
+                    if report.progress() != progress {
+                        outbox_pause = self.policy.backoff();
+                    }
                     let wait = outbox_pause.next().unwrap_or(self.policy.max_delay);
                     if sleep_or_stop(wait, &mut shutdown).await {
                         break;
@@ -418,6 +438,8 @@ impl<O: Outbox> Worker<O> {
             tracing::info!(count = recovered, "interrupted uploads queued again");
         }
         report.recovered += recovered;
+        self.status
+            .send_if_modified(|s| s.outbox_error.take().is_some());
         let mut pause = self.policy.backoff();
         // Failures per packet in this run, for `Mode::Once`.
         let mut failed: HashMap<Uuid, u32> = HashMap::new();
@@ -794,6 +816,21 @@ mod tests {
     async fn a_failing_outbox_is_retried_when_running_continuously() {
         let worker = flaky_worker(4);
         let mut status = worker.subscribe();
+        // While it fails, the status says so.
+        let watcher = {
+            let mut status = worker.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    if status.changed().await.is_err() {
+                        return None;
+                    }
+                    let error = status.borrow_and_update().outbox_error.clone();
+                    if error.is_some() {
+                        return error;
+                    }
+                }
+            })
+        };
         let calls = || {
             worker
                 .outbox()
@@ -816,12 +853,13 @@ mod tests {
                 .load(std::sync::atomic::Ordering::SeqCst),
             0
         );
-        assert_eq!(report.counts.queued, 3);
-        assert!(status.has_changed().unwrap());
         assert_eq!(
-            status.borrow_and_update().last_error.as_deref(),
-            Some("the outbox failed: database is locked")
+            watcher.await.unwrap().as_deref(),
+            Some("database is locked")
         );
+        assert_eq!(report.counts.queued, 3);
+        // The outbox answered again: its error is gone.
+        assert!(status.borrow_and_update().outbox_error.is_none());
     }
 
     #[tokio::test]
