@@ -844,9 +844,18 @@ impl Draft {
         let voice =
             blocking(move || capture_voice(&models.voice, source, challenge, &mut levels, &stop))
                 .await;
-        let voice = self
+        let voice = match self
             .audit_cancel(store, &cancel, "capture_voice", voice)
-            .await?;
+            .await
+        {
+            Ok(voice) => voice,
+            Err(failure) => {
+                // The digits were heard (or half heard): the next try gets
+                // new ones, or a replay of this recording would pass.
+                self.challenge = None;
+                return Err(failure);
+            }
+        };
         let a = &voice.capture.analysis;
         let report = VoiceReport {
             challenge: voice.capture.challenge_digits.clone(),
@@ -1097,8 +1106,9 @@ impl DemoCard {
     }
 }
 
-/// How long taking the demo card out waits for pcscd to see it gone.
-const DEMO_REMOVAL: Duration = Duration::from_secs(2);
+/// How long taking the demo card out waits for pcscd to see it gone (it
+/// returns as soon as pcscd does; a loaded machine may take seconds).
+const DEMO_REMOVAL: Duration = Duration::from_secs(10);
 
 impl Drop for DemoCard {
     fn drop(&mut self) {
@@ -1317,8 +1327,10 @@ fn face_result(
     let images = outcome.frames_analysed;
     let verdict = outcome.liveness;
     // A spoof is a spoof whatever the head did; otherwise a challenge that
-    // was asked must have been passed.
+    // was asked must have been passed — once a face was seen at all: a
+    // camera that never saw one is told as such, not as a head not turned.
     if outcome.texture.decision != LivenessDecision::Spoof
+        && outcome.texture.frames > 0
         && let Some(challenge) = outcome.challenge
         && challenge.state != ChallengeState::Passed
     {
@@ -1601,6 +1613,23 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(failed.code, Code::HeadTurnFailed, "{failed}");
+
+        // No face at all: said as such, not as a head not turned.
+        let blank = dir.path().join("blank.jpg");
+        let grey = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 120, 120]));
+        grey.save(&blank).unwrap();
+        let challenge = HeadTurnChallenge::new(TurnDirection::Left, HeadTurnConfig::default());
+        let failed = capture_face(
+            &analyzer,
+            &FaceSource::Files(vec![blank.clone(), blank]),
+            &demo_dg2(),
+            Some(challenge),
+            |_| {},
+            |_| {},
+        )
+        .err()
+        .unwrap();
+        assert_eq!(failed.code, Code::FaceNotCaptured, "{failed}");
     }
 
     #[test]
