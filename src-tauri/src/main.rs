@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             Ok(())
         })
         .manage(window::Placement::default())
+        .manage(events::Background::default())
         .on_window_event(|window, event| match event {
             tauri::WindowEvent::Moved(_) | tauri::WindowEvent::Resized(_) => {
                 window::track(window);
@@ -98,9 +99,16 @@ fn main() -> ExitCode {
             commands::import_trust_file,
             commands::voice_playback,
         ])
-        .run(tauri::generate_context!());
+        .build(tauri::generate_context!());
     match app {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(app) => {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    events::stop(handle);
+                }
+            });
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("the window could not be opened: {e}");
             ExitCode::FAILURE

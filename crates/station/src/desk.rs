@@ -162,6 +162,11 @@ pub struct Desk {
     readers: Arc<watch::Sender<ReaderBoard>>,
     /// Set at close: background work ends.
     closing: Arc<AtomicBool>,
+    /// True once the desk closes: the uplink finishes what it sends and ends.
+    closed: watch::Sender<bool>,
+    /// Bumped when the platform's settings change: the uplink starts again
+    /// with them.
+    relink: watch::Sender<u64>,
     /// The long steps under way (chip read, recording), for Cancel: each
     /// registers as soon as it is called, before it waits for anything.
     /// Apart from `draft`, whose lock the step holds while it runs.
@@ -220,6 +225,9 @@ impl Drop for RunningStep<'_> {
     }
 }
 
+/// How often a link that could not run looks again.
+pub const RELINK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn not_signed_in() -> Failure {
     Failure::new(Code::InvalidCredentials, "nobody is signed in")
 }
@@ -242,6 +250,8 @@ impl Desk {
             link: watch::Sender::new(LinkStatus::starting()),
             readers: Arc::new(watch::Sender::new(ReaderBoard::default())),
             closing: Arc::new(AtomicBool::new(false)),
+            closed: watch::Sender::new(false),
+            relink: watch::Sender::new(0),
             running: RunningSteps::default(),
         })
     }
@@ -266,16 +276,59 @@ impl Desk {
         self.readers.subscribe()
     }
 
-    /// Runs the uplink in the background until `shutdown` resolves; its
-    /// status is [`Desk::link_status`] and every change reaches
-    /// [`Desk::subscribe_link`]'s receivers. Returns at once, with the reason
-    /// published, when the station is not registered.
-    pub async fn run_uplink(
-        &self,
-        policy: uplink::worker::SyncPolicy,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), Failure> {
-        link::run(&self.paths, &self.store, policy, &self.link, shutdown).await
+    /// Runs the uplink in the background until the desk closes; its status
+    /// is [`Desk::link_status`] and every change reaches
+    /// [`Desk::subscribe_link`]'s receivers. The link starts again when an
+    /// administrator changes the platform's address, and, when it could not
+    /// run (not registered yet, another uploader holds the data directory),
+    /// it looks again every [`RELINK_INTERVAL`]. A packet under way at close
+    /// is finished first (bounded by the client's timeout).
+    pub async fn run_uplink(&self, policy: uplink::worker::SyncPolicy) {
+        let mut closed = self.closed.subscribe();
+        let mut relink = self.relink.subscribe();
+        loop {
+            relink.mark_unchanged();
+            let stop = {
+                let (mut closed, mut relink) = (closed.clone(), relink.clone());
+                async move {
+                    tokio::select! {
+                        _ = closed.wait_for(|c| *c) => {}
+                        _ = relink.changed() => {}
+                    }
+                }
+            };
+            if let Err(failure) =
+                link::run(&self.paths, &self.store, policy.clone(), &self.link, stop).await
+            {
+                tracing::warn!("no uploads from this window: {failure}");
+            }
+            tokio::select! {
+                _ = closed.wait_for(|c| *c) => return,
+                _ = relink.changed() => {}
+                () = tokio::time::sleep(RELINK_INTERVAL) => {}
+            }
+            if *closed.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Tells the background work to end: the reader watch stops and the
+    /// uplink finishes the packet under way. [`Desk::close`] and
+    /// [`Desk::shut_down`] call it.
+    pub fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.closed.send_replace(true);
+    }
+
+    /// The app is quitting: background work is told to end and whoever is
+    /// signed in is signed out (audited). The desk stays usable for the
+    /// caller's own waiting.
+    pub async fn shut_down(&self) {
+        self.begin_close();
+        if let Err(e) = self.sign_out().await {
+            tracing::warn!("signing out at exit: {e}");
+        }
     }
 
     pub fn link_status(&self) -> LinkStatus {
@@ -451,6 +504,9 @@ impl Desk {
         let admin = self.administrator().await?;
         settings::save(&self.store, admin.user_id(), &change).await?;
         self.models.lock().await.take();
+        if change.platform_url.is_some() {
+            self.relink.send_modify(|n| *n += 1);
+        }
         settings::view(&self.store, &self.paths).await
     }
 
@@ -716,7 +772,7 @@ impl Desk {
 
     /// Signs out and closes the store.
     pub async fn close(self) {
-        self.closing.store(true, Ordering::Release);
+        self.begin_close();
         if let Err(e) = self.sign_out().await {
             tracing::warn!("signing out at close: {e}");
         }

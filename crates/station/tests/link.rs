@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use station::Code;
 use station::desk::Desk;
 use station::link::{LinkState, LinkStatus};
+use station::settings::SettingsChange;
 use support::uplink::*;
 use tokio::sync::watch;
 use uplink::worker::SyncPolicy;
@@ -55,15 +56,9 @@ async fn the_link_follows_the_hub_going_away_and_coming_back() {
     register(&data, &hub, &hub.base()).await;
     let desk = Arc::new(Desk::open(paths(&data), false).await.unwrap());
     assert_eq!(desk.link_status().state, LinkState::Connecting);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = tokio::spawn({
         let desk = desk.clone();
-        async move {
-            desk.run_uplink(quick_policy(), async {
-                let _ = stopped.await;
-            })
-            .await
-        }
+        async move { desk.run_uplink(quick_policy()).await }
     });
     let mut link = desk.subscribe_link();
 
@@ -116,8 +111,33 @@ async fn the_link_follows_the_hub_going_away_and_coming_back() {
     assert!(back.problem.is_none(), "{back:?}");
     assert_eq!(hub.packets().len(), 3);
 
-    stop.send(()).unwrap();
-    runner.await.unwrap().unwrap();
+    // The administrator gives the platform's address another way: the link
+    // starts again with it at once.
+    // (`queue_packets` made the station's staff.)
+    desk.sign_in("admin", zeroize::Zeroizing::new(PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    let other = hub.base().replace("127.0.0.1", "localhost");
+    assert_ne!(other, hub.base());
+    let settings = desk.settings().await.unwrap();
+    desk.save_settings(SettingsChange {
+        settings: settings.settings,
+        platform_url: Some(other.clone()),
+    })
+    .await
+    .unwrap();
+    let moved = wait_link(&mut link, "online at the new address", |s| {
+        s.state == LinkState::Online && s.hub_url.as_deref() == Some(other.trim_end_matches('/'))
+    })
+    .await;
+    assert!(moved.problem.is_none(), "{moved:?}");
+
+    // Closing: the uplink ends.
+    desk.shut_down().await;
+    tokio::time::timeout(Duration::from_secs(30), runner)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,16 +149,16 @@ async fn an_unregistered_station_shows_why_nothing_uploads() {
     let (code, value) = station_in(&data, &["platform-key", "--set", key]).await;
     assert_eq!(code, 0, "{value:#}");
     queue_packets(&data, 1, 1).await;
-    let desk = Desk::open(paths(&data), false).await.unwrap();
-    // Returns at once: there is nothing to run.
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        desk.run_uplink(quick_policy(), std::future::pending()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let status = desk.link_status();
+    let desk = Arc::new(Desk::open(paths(&data), false).await.unwrap());
+    let runner = tokio::spawn({
+        let desk = desk.clone();
+        async move { desk.run_uplink(quick_policy()).await }
+    });
+    let mut link = desk.subscribe_link();
+    let status = wait_link(&mut link, "not registered", |s| {
+        s.state == LinkState::NotRegistered
+    })
+    .await;
     assert_eq!(status.state, LinkState::NotRegistered);
     assert_eq!(status.counts.queued, 1);
     assert_eq!(
@@ -146,4 +166,11 @@ async fn an_unregistered_station_shows_why_nothing_uploads() {
         Some(Code::NotRegistered)
     );
     assert!(status.hub_url.is_none());
+    // Nothing to run, and it waits for a registration without trying
+    // anything; closing ends it.
+    desk.begin_close();
+    tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .unwrap()
+        .unwrap();
 }
