@@ -83,8 +83,10 @@ pub struct CancellableChannel<'a, C: ?Sized> {
 impl<C: CardChannel + ?Sized> CardChannel for CancellableChannel<'_, C> {
     fn transmit_raw(&mut self, command: &[u8]) -> Result<Vec<u8>, TransmitError> {
         if self.cancel.is_cancelled() {
-            // Not `Rejected`: a refused command would make the reader step
-            // down to smaller reads and carry on.
+            // Not `Rejected`, which would make the reader step down to
+            // smaller reads and carry on. An extended read still steps down
+            // on a transport error, but every later command is cancelled
+            // too, and the read does not remember the sizes it tried.
             return Err(TransmitError::Transport("cancelled at the counter".into()));
         }
         self.inner.transmit_raw(command)
