@@ -1,7 +1,7 @@
 // Sign-in, the home screen (device status, queue counts, staff for
 // administrators) and the queue view.
 
-import { api, asFailure } from "./api.js";
+import { api } from "./api.js";
 import type { Check } from "./bindings/Check.js";
 import type { DeskState } from "./bindings/DeskState.js";
 import type { DoctorReport } from "./bindings/DoctorReport.js";
@@ -10,37 +10,14 @@ import type { LinkStatus } from "./bindings/LinkStatus.js";
 import type { OutboxCounts } from "./bindings/OutboxCounts.js";
 import type { NewStaffRole } from "./bindings/NewStaffRole.js";
 import type { PacketRow } from "./bindings/PacketRow.js";
-import { button, el, field, problemView, unexpectedView } from "./dom.js";
+import { button, el, field, problemView } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { onLink, onReaders } from "./live.js";
 import { replace, show, type Screen } from "./shell.js";
-import { table } from "./panel.js";
+import { failureView, guarded, table } from "./panel.js";
 import { settingsScreen } from "./settings.js";
 import { auditScreen, openResubmit } from "./supervision.js";
 import { startEnrollment } from "./wizard.js";
-
-function failureView(e: unknown): HTMLElement {
-  const f = asFailure(e);
-  return f ? problemView(f) : unexpectedView(e);
-}
-
-/// Runs `action` from a form: the button is disabled meanwhile and a
-/// failure lands in `errors`.
-async function guarded(
-  submit: HTMLButtonElement,
-  errors: HTMLElement,
-  action: () => Promise<void>,
-): Promise<void> {
-  submit.disabled = true;
-  errors.replaceChildren();
-  try {
-    await action();
-  } catch (e) {
-    replace(errors, failureView(e));
-  } finally {
-    submit.disabled = false;
-  }
-}
 
 let desk: DeskState | null = null;
 

@@ -57,22 +57,32 @@ export function table(testid: string, headings: string[], rows: HTMLElement[]): 
 
 /// Runs `action` when `form` is submitted (Enter or its button): `submit`
 /// is disabled meanwhile and a failure lands in `errors`.
+/// Runs `action` from a form: the button is disabled meanwhile and a
+/// failure lands in `errors`.
+export async function guarded(
+  submit: HTMLButtonElement,
+  errors: HTMLElement,
+  action: () => Promise<void>,
+): Promise<void> {
+  submit.disabled = true;
+  errors.replaceChildren();
+  try {
+    await action();
+  } catch (err) {
+    replace(errors, failureView(err));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 export function onSubmit(
   form: HTMLFormElement,
   submit: HTMLButtonElement,
   errors: HTMLElement,
   action: () => Promise<void>,
 ): void {
-  form.addEventListener("submit", async (e) => {
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
-    submit.disabled = true;
-    errors.replaceChildren();
-    try {
-      await action();
-    } catch (err) {
-      replace(errors, failureView(err));
-    } finally {
-      submit.disabled = false;
-    }
+    void guarded(submit, errors, action);
   });
 }

@@ -2,7 +2,7 @@
 // supervisor's approval in a dialog. Each step calls one station-core
 // command; long ones report progress over a channel while they run.
 
-import { api, asFailure } from "./api.js";
+import { api } from "./api.js";
 import type { ChallengeText } from "./bindings/ChallengeText.js";
 import type { DeskState } from "./bindings/DeskState.js";
 import type { DocumentReport } from "./bindings/DocumentReport.js";
@@ -14,9 +14,10 @@ import type { MrzFields } from "./bindings/MrzFields.js";
 import type { SealedReport } from "./bindings/SealedReport.js";
 import type { Verification } from "./bindings/Verification.js";
 import type { VoiceReport } from "./bindings/VoiceReport.js";
-import { button, el, field, problemView, unexpectedView } from "./dom.js";
+import { button, el, field } from "./dom.js";
 import { t } from "./i18n.js";
 import { onReaders, readerBoard } from "./live.js";
+import { failureView } from "./panel.js";
 import { openDialog, replace, show, type Screen } from "./shell.js";
 
 type Step = "document" | "face" | "voice" | "review" | "done";
@@ -50,10 +51,6 @@ interface Wizard {
 
 let w: Wizard | null = null;
 
-function failureView(e: unknown): HTMLElement {
-  const f = asFailure(e);
-  return f ? problemView(f) : unexpectedView(e);
-}
 
 export function startEnrollment(desk: DeskState | null, home: () => void): void {
   w = {

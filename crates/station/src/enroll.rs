@@ -1601,34 +1601,28 @@ mod tests {
             std::fs::write(&path, encode_jpeg(&frame).unwrap()).unwrap();
             files.push(path);
         }
-        let challenge = HeadTurnChallenge::new(TurnDirection::Left, HeadTurnConfig::default());
-        let failed = capture_face(
-            &analyzer,
-            &FaceSource::Files(files),
-            &demo_dg2(),
-            Some(challenge),
-            |_| {},
-            |_| {},
-        )
-        .err()
-        .unwrap();
+        // Asked for a left turn, the capture fails with…
+        let refusal = |files: Vec<PathBuf>| {
+            let challenge = HeadTurnChallenge::new(TurnDirection::Left, HeadTurnConfig::default());
+            capture_face(
+                &analyzer,
+                &FaceSource::Files(files),
+                &demo_dg2(),
+                Some(challenge),
+                |_| {},
+                |_| {},
+            )
+            .err()
+            .unwrap()
+        };
+        let failed = refusal(files);
         assert_eq!(failed.code, Code::HeadTurnFailed, "{failed}");
 
         // No face at all: said as such, not as a head not turned.
         let blank = dir.path().join("blank.jpg");
         let grey = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 120, 120]));
         grey.save(&blank).unwrap();
-        let challenge = HeadTurnChallenge::new(TurnDirection::Left, HeadTurnConfig::default());
-        let failed = capture_face(
-            &analyzer,
-            &FaceSource::Files(vec![blank.clone(), blank]),
-            &demo_dg2(),
-            Some(challenge),
-            |_| {},
-            |_| {},
-        )
-        .err()
-        .unwrap();
+        let failed = refusal(vec![blank.clone(), blank]);
         assert_eq!(failed.code, Code::FaceNotCaptured, "{failed}");
     }
 
