@@ -159,9 +159,9 @@ function wizardScreen(): Screen {
       return el("div", { class: "stack" }, steps, body, navBar(w));
     },
     next: nextStep,
-    // Escape and Alt+← go back a step, or stop the chip read or recording
-    // under way; leaving the enrollment is only ever the explicit Cancel
-    // button.
+    // Escape and Alt+← go back a step, or stop the chip read, face capture
+    // or recording under way; leaving the enrollment is only ever the
+    // explicit Cancel button.
     back: () => (w?.busy ? void stopStep() : previousStep()),
     leave: releasePlayback,
   };
@@ -188,8 +188,9 @@ function navBar(wz: Wizard): HTMLElement {
   );
 }
 
-/// Stops the chip read or recording under way (Escape does the same); the
-/// step then fails with the catalogue's CANCELLED and starts over. Once
+/// Stops the chip read, face capture or recording under way (Escape does
+/// the same); the step then fails with the catalogue's CANCELLED and
+/// starts over. Once
 /// the step reports progress, `running` marks the button (the core has it
 /// for sure).
 function stopButton(): { stop: HTMLButtonElement; running: () => void } {
@@ -552,11 +553,17 @@ function faceStep(wz: Wizard): HTMLElement {
     result.replaceChildren();
     wz.previewLatencies = [];
     const view = livePreview((ms) => wz.previewLatencies.push(ms));
-    live.replaceChildren(view.root);
+    const { stop, running } = stopButton();
+    live.replaceChildren(view.root, stop);
+    stop.focus();
     wz.previewFrames = 0;
     let first = 0;
+    const progress: typeof view.progress = (p) => {
+      running();
+      view.progress(p);
+    };
     try {
-      wz.face = await api.captureFace(wz.folder.trim() || null, view.progress, (jpeg) => {
+      wz.face = await api.captureFace(wz.folder.trim() || null, progress, (jpeg) => {
         if (wz.previewFrames === 0) first = performance.now();
         else wz.previewSeconds = (performance.now() - first) / 1000;
         wz.previewFrames += 1;
@@ -566,8 +573,10 @@ function faceStep(wz: Wizard): HTMLElement {
       show(wizardScreen());
     } catch (e) {
       wz.busy = false;
+      stop.remove();
       replace(result, failureView(e));
       start.disabled = false;
+      start.focus();
     }
   });
   return el(

@@ -85,6 +85,7 @@ fn main() {
         challenge: None,
         // Keep analysing for the whole run, whatever the verdict.
         stop_when_complete: false,
+        cancel: station::cancel::Cancellation::new(),
     };
     let rss_start = resident_mib();
     let started = Instant::now();

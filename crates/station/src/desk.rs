@@ -532,8 +532,9 @@ impl Desk {
         Ok(())
     }
 
-    /// Stops the chip read or recording under way at its next APDU or
-    /// audio chunk (or while it still waits for a card); the step then
+    /// Stops the chip read, face capture or recording under way at its next
+    /// APDU, frame or audio chunk (or while it still waits for a card); the
+    /// step then
     /// fails with `CANCELLED`, is audited and keeps nothing. A step called
     /// meanwhile and waiting for the first is stopped too. Says whether a
     /// step was running.
@@ -632,6 +633,7 @@ impl Desk {
         progress: impl FnMut(FaceProgress) + Send + 'static,
         preview: impl FnMut(crate::enroll::PreviewImage) + Send + 'static,
     ) -> Result<FaceReport, Failure> {
+        let step = self.running.start();
         let source = match folder.as_deref().map(str::trim) {
             Some(dir) if !dir.is_empty() => FaceSource::Files(vec![dir.into()]),
             _ if self.demo => FaceSource::demo(),
@@ -640,7 +642,7 @@ impl Desk {
         let models = self.models().await?;
         self.with_draft(async |draft| {
             draft
-                .capture_face(&self.store, models, source, progress, preview)
+                .capture_face(&self.store, models, source, progress, preview, step.token())
                 .await
         })
         .await

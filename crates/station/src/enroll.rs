@@ -371,7 +371,14 @@ async fn enroll(
     };
     let document = draft.read_document(store, order, paths, |_| {}).await?;
     let face = draft
-        .capture_face(store, models.clone(), plan.faces.clone(), |_| {}, |_| {})
+        .capture_face(
+            store,
+            models.clone(),
+            plan.faces.clone(),
+            |_| {},
+            |_| {},
+            Cancellation::new(),
+        )
         .await?;
     let source = match (&args.voice, args.mic) {
         (Some(path), _) => VoiceSource::Wav(path.clone()),
@@ -763,6 +770,7 @@ impl Draft {
         source: FaceSource,
         progress: impl FnMut(FaceProgress) + Send + 'static,
         preview: impl FnMut(PreviewImage) + Send + 'static,
+        cancel: Cancellation,
     ) -> Result<FaceReport, Failure> {
         let chip = self
             .chip
@@ -782,10 +790,22 @@ impl Draft {
                 HeadTurnConfig::default(),
             )),
         };
+        let stop = cancel.clone();
         let face = blocking(move || {
-            capture_face(&models.face, &source, &dg2, challenge, progress, preview)
+            capture_face(
+                &models.face,
+                &source,
+                &dg2,
+                challenge,
+                progress,
+                preview,
+                &stop,
+            )
         })
-        .await?;
+        .await;
+        let face = self
+            .audit_cancel(store, &cancel, "capture_face", face)
+            .await?;
         let report = FaceReport {
             liveness: LivenessReport {
                 decision: face.capture.liveness.verdict.clone(),
@@ -1227,6 +1247,7 @@ fn capture_face(
     challenge: Option<HeadTurnChallenge>,
     mut progress: impl FnMut(FaceProgress) + Send + 'static,
     mut preview: impl FnMut(PreviewImage) + Send + 'static,
+    cancel: &Cancellation,
 ) -> Result<FaceResult, Failure> {
     let portrait =
         Portrait::parse_dg2(dg2).map_err(|e| Failure::new(Code::PortraitUnreadable, e))?;
@@ -1244,6 +1265,9 @@ fn capture_face(
                 FaceSession::new(Arc::clone(analyzer), Some(reference), challenge.clone());
             let mut issues = BTreeMap::new();
             for (index, frame) in frames.into_iter().enumerate() {
+                if cancel.is_cancelled() {
+                    return Err(Cancellation::failure("the face capture"));
+                }
                 let jpeg = encode_jpeg(&frame)?.to_vec();
                 preview(PreviewImage::captured(jpeg, std::time::Instant::now()));
                 let (w, h) = (frame.width(), frame.height());
@@ -1300,6 +1324,7 @@ fn capture_face(
         reference: Some(reference),
         challenge,
         stop_when_complete: true,
+        cancel: cancel.clone(),
     };
     let mut analysed = 0;
     let live = crate::live_face::LiveFace::start_with(
@@ -1312,7 +1337,7 @@ fn capture_face(
             progress(FaceProgress::of(update, analysed, 0, w, h));
         },
     )?;
-    let (outcome, stats) = live.finish()?;
+    let (outcome, stats) = cancel.outcome("the face capture", live.finish())?;
     tracing::info!(?stats, "live face capture finished");
     let frames = outcome.frames_analysed;
     face_result(outcome, &format!("{frames} frames analysed, none usable"))
@@ -1506,6 +1531,7 @@ mod tests {
             None,
             move |p| saw.lock().unwrap().push(p.frame),
             |_| {},
+            &Cancellation::new(),
         )
         .err()
         .unwrap();
@@ -1530,6 +1556,7 @@ mod tests {
                 Some(challenge),
                 move |p| u.lock().unwrap().push(p),
                 move |jpeg| j.lock().unwrap().push(jpeg),
+                &Cancellation::new(),
             )
             .unwrap();
             assert_eq!(face.capture.liveness.verdict, "live");
@@ -1611,6 +1638,7 @@ mod tests {
                 Some(challenge),
                 |_| {},
                 |_| {},
+                &Cancellation::new(),
             )
             .err()
             .unwrap()
@@ -1624,6 +1652,33 @@ mod tests {
         grey.save(&blank).unwrap();
         let failed = refusal(vec![blank.clone(), blank]);
         assert_eq!(failed.code, Code::FaceNotCaptured, "{failed}");
+    }
+
+    #[test]
+    fn a_live_capture_stops_when_cancelled() {
+        let analyzer = Arc::new(FaceAnalyzer::load_bundled().unwrap());
+        let cancel = Cancellation::new();
+        let stopper = cancel.clone();
+        let frames = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&frames);
+        let failed = capture_face(
+            &analyzer,
+            &FaceSource::demo(),
+            &demo_dg2(),
+            None,
+            move |_| {
+                if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    stopper.cancel();
+                }
+            },
+            |_| {},
+            &cancel,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(failed.code, Code::Cancelled, "{failed}");
+        // The analysis stopped at the frame after the cancel.
+        assert_eq!(frames.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

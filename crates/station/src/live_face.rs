@@ -15,6 +15,7 @@ use camera::{
     PreviewFrame,
 };
 
+use crate::cancel::Cancellation;
 use crate::failure::{Code, Failure};
 
 /// What to capture from and for how long.
@@ -59,6 +60,9 @@ pub struct Capture {
     /// Stop as soon as the session has its answer; otherwise analyse until
     /// the time limit (to watch a camera or measure the pipeline).
     pub stop_when_complete: bool,
+    /// Ends the capture early, as [`LiveFace::cancel`] does: whoever holds a
+    /// clone (the clerk's Stop) can.
+    pub cancel: Cancellation,
 }
 
 impl std::fmt::Debug for Capture {
@@ -73,7 +77,7 @@ impl std::fmt::Debug for Capture {
 pub struct LiveFace {
     pipeline: Option<Pipeline>,
     worker: Option<JoinHandle<Result<CaptureOutcome, Failure>>>,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancellation,
     last_error: Arc<Mutex<Option<CameraError>>>,
 }
 
@@ -118,6 +122,7 @@ impl LiveFace {
             reference,
             challenge,
             stop_when_complete: true,
+            cancel: Cancellation::new(),
         };
         Self::start_with(open, capture, preview, updates)
     }
@@ -136,6 +141,7 @@ impl LiveFace {
             reference,
             challenge,
             stop_when_complete,
+            cancel,
         } = capture;
         let ended = Arc::new(AtomicBool::new(false));
         let last_error = Arc::new(Mutex::new(None));
@@ -159,15 +165,14 @@ impl LiveFace {
         let pipeline = Pipeline::start(opener, pipeline_config, preview, events)
             .map_err(|e| camera_failure(&e))?;
         let feed = pipeline.analysis();
-        let cancel = Arc::new(AtomicBool::new(false));
         let worker = {
-            let cancel = Arc::clone(&cancel);
+            let cancel = cancel.clone();
             let deadline = Instant::now() + time_limit;
             std::thread::Builder::new()
                 .name("face-analysis".into())
                 .spawn(move || {
                     let mut session = FaceSession::new(analyzer, reference, challenge);
-                    while !cancel.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    while !cancel.is_cancelled() && Instant::now() < deadline {
                         let Some(frame) = feed.next(Duration::from_millis(100)) else {
                             if ended.load(Ordering::SeqCst) || feed.is_closed() {
                                 break;
@@ -205,7 +210,7 @@ impl LiveFace {
     /// Asks the capture to stop early; [`LiveFace::finish`] then returns what
     /// was gathered.
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
     }
 
     /// Waits for the analysis to finish, stops the camera, and returns the
