@@ -71,7 +71,10 @@ fn css(testid: &str) -> String {
 async fn fill(client: &Client, testid: &str, text: &str) {
     let input = client.find(Locator::Css(&css(testid))).await.unwrap();
     input.clear().await.unwrap();
-    input.send_keys(text).await.unwrap();
+    // WebKitWebDriver refuses to send no keys at all.
+    if !text.is_empty() {
+        input.send_keys(text).await.unwrap();
+    }
 }
 
 async fn click(client: &Client, testid: &str) {
