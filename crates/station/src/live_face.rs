@@ -165,14 +165,21 @@ impl LiveFace {
         let pipeline = Pipeline::start(opener, pipeline_config, preview, events)
             .map_err(|e| camera_failure(&e))?;
         let feed = pipeline.analysis();
+        // Our own stop (`LiveFace::cancel`, and dropping), apart from the
+        // caller's token: dropping a finished capture must not read as the
+        // clerk's Stop.
+        let stop = Cancellation::new();
         let worker = {
-            let cancel = cancel.clone();
+            let stop = stop.clone();
             let deadline = Instant::now() + time_limit;
             std::thread::Builder::new()
                 .name("face-analysis".into())
                 .spawn(move || {
                     let mut session = FaceSession::new(analyzer, reference, challenge);
-                    while !cancel.is_cancelled() && Instant::now() < deadline {
+                    while !cancel.is_cancelled()
+                        && !stop.is_cancelled()
+                        && Instant::now() < deadline
+                    {
                         let Some(frame) = feed.next(Duration::from_millis(100)) else {
                             if ended.load(Ordering::SeqCst) || feed.is_closed() {
                                 break;
@@ -202,7 +209,7 @@ impl LiveFace {
         Ok(Self {
             pipeline: Some(pipeline),
             worker: Some(worker),
-            cancel,
+            cancel: stop,
             last_error,
         })
     }
