@@ -63,6 +63,14 @@ fn second_reader() -> Option<(std::sync::MutexGuard<'static, ()>, Readers, Strin
     let turn = READER.lock().unwrap_or_else(|e| e.into_inner());
     let readers = Readers::establish().unwrap();
     let name = vpcd_reader_name(&readers);
+    // The card of the test before may still show in pcscd for a moment: a
+    // card put in before pcscd has seen it go would be taken for it.
+    assert!(
+        readers
+            .wait_for_removal(&name, Duration::from_secs(10))
+            .unwrap(),
+        "the card of an earlier test is still in {name}"
+    );
     Some((turn, readers, name))
 }
 
