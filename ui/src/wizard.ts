@@ -3,6 +3,7 @@
 // command; long ones report progress over a channel while they run.
 
 import { api } from "./api.js";
+import type { ChallengeReport } from "./bindings/ChallengeReport.js";
 import type { ChallengeText } from "./bindings/ChallengeText.js";
 import type { DeskState } from "./bindings/DeskState.js";
 import type { DocumentReport } from "./bindings/DocumentReport.js";
@@ -36,6 +37,8 @@ interface Wizard {
   face: FaceReport | null;
   /// Preview frames the window received during the face capture.
   previewFrames: number;
+  /// The head-turn prompts the face step showed, in order, each once.
+  turnPrompts: string[];
   /// Milliseconds from capture to display of each preview frame shown,
   /// and the seconds from the first preview frame to the last: the
   /// preview's latency and rate.
@@ -72,6 +75,7 @@ export function startEnrollment(desk: DeskState | null, home: () => void): void 
     document: null,
     face: null,
     previewFrames: 0,
+    turnPrompts: [],
     previewLatencies: [],
     previewSeconds: 0,
     challenge: null,
@@ -480,11 +484,16 @@ function livePreview(shown: (latencyMs: number) => void): {
         const c = p.challenge;
         turn.dataset["state"] = c.state;
         turn.dataset["direction"] = c.direction;
-        turn.textContent = t(c.state === "turn" ? `face.turn.turn.${c.direction}` : `face.turn.${c.state}`);
+        turn.textContent = turnPrompt(c);
       }
       count.textContent = p.frames > 0 ? `${t("face.frame")} ${p.frame} / ${p.frames}` : `${t("face.frame")} ${p.frame}`;
     },
   };
+}
+
+/// What the citizen is asked to do now for the head-turn challenge.
+function turnPrompt(c: ChallengeReport): string {
+  return t(c.state === "turn" ? `face.turn.turn.${c.direction}` : `face.turn.${c.state}`);
 }
 
 function faceResult(r: FaceReport): HTMLElement {
@@ -511,7 +520,11 @@ function faceResult(r: FaceReport): HTMLElement {
       el("dt", {}, t("face.challenge")),
       el(
         "dd",
-        { "data-testid": "challenge-result", "data-state": r.challenge?.state ?? "none" },
+        {
+          "data-testid": "challenge-result",
+          "data-state": r.challenge?.state ?? "none",
+          "data-direction": r.challenge?.direction ?? "",
+        },
         r.challenge
           ? `${t(r.challenge.state === "passed" ? "face.challenge.passed" : "face.challenge.failed")} — ${t(`face.direction.${r.challenge.direction}`)}, ${r.challenge.peak_yaw_deg.toFixed(0)}°`
           : t("face.challenge_none"),
@@ -533,6 +546,7 @@ function faceStep(wz: Wizard): HTMLElement {
     shown.dataset.previewFrames = String(wz.previewFrames);
     shown.dataset.previewSeconds = wz.previewSeconds.toFixed(2);
     shown.dataset.previewLatencies = wz.previewLatencies.map((ms) => ms.toFixed(0)).join(",");
+    shown.dataset.turnPrompts = JSON.stringify(wz.turnPrompts);
     result.append(shown);
     return el("section", { class: "panel" }, el("h2", {}, t("step.face")), result);
   }
@@ -558,9 +572,12 @@ function faceStep(wz: Wizard): HTMLElement {
     stop.focus();
     wz.previewFrames = 0;
     let first = 0;
+    wz.turnPrompts = [];
     const progress: typeof view.progress = (p) => {
       running();
       view.progress(p);
+      const prompt = p.challenge ? turnPrompt(p.challenge) : null;
+      if (prompt && wz.turnPrompts.at(-1) !== prompt) wz.turnPrompts.push(prompt);
     };
     try {
       wz.face = await api.captureFace(wz.folder.trim() || null, progress, (jpeg) => {
