@@ -20,6 +20,12 @@ pub(crate) fn inference_ns() -> u64 {
     INFERENCE_NS.with(Cell::get)
 }
 
+/// Milliseconds this thread has spent running models since `start`, a
+/// reading of [`inference_ns`].
+pub(crate) fn inference_ms_since(start: u64) -> f64 {
+    inference_ns().saturating_sub(start) as f64 / 1e6
+}
+
 /// A model failed to load or to run.
 #[derive(Debug, Error)]
 #[error("model {model} failed: {message}")]

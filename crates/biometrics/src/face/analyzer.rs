@@ -102,7 +102,7 @@ pub struct FaceAnalyzer {
 /// try: a tight crop whose face fills the image needs a margin to be found.
 const PORTRAIT_RETRY_FILL: f32 = 0.6;
 
-fn millis(since: Instant) -> f64 {
+pub(super) fn millis(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
@@ -173,8 +173,7 @@ impl FaceAnalyzer {
             }
         }
         timings.total_ms = millis(start);
-        timings.inference_ms =
-            crate::session::inference_ns().saturating_sub(inference_start) as f64 / 1e6;
+        timings.inference_ms = crate::session::inference_ms_since(inference_start);
         tracing::debug!(
             faces = faces.len(),
             passed = quality.passed,

@@ -177,11 +177,10 @@ impl FaceSession {
             let started = std::time::Instant::now();
             let inference_start = crate::session::inference_ns();
             analysis.embedding = Some(self.analyzer.embed(&candidate.frame, face)?);
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let ms = super::analyzer::millis(started);
             analysis.timings.embedding_ms = ms;
             analysis.timings.total_ms += ms;
-            analysis.timings.inference_ms +=
-                crate::session::inference_ns().saturating_sub(inference_start) as f64 / 1e6;
+            analysis.timings.inference_ms += crate::session::inference_ms_since(inference_start);
         }
         Ok(analysis)
     }
