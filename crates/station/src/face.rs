@@ -253,17 +253,21 @@ fn reference_face(analyzer: &FaceAnalyzer, path: &Path) -> Result<ReferenceFace,
     })
 }
 
+/// Every entry of the folder `dir` of face images, unordered.
+pub(crate) fn entries_of(dir: &Path) -> Result<impl Iterator<Item = PathBuf>, Failure> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Failure::new(
+            Code::FaceImagesUnreadable,
+            format!("{}: {e}", dir.display()),
+        )
+    })?;
+    Ok(entries.filter_map(|e| e.ok().map(|e| e.path())))
+}
+
 /// The images in `dir` whose names end in one of `extensions` (any case),
 /// in name order.
 pub(crate) fn images_in(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, Failure> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| {
-            Failure::new(
-                Code::FaceImagesUnreadable,
-                format!("{}: {e}", dir.display()),
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let mut paths: Vec<PathBuf> = entries_of(dir)?
         .filter(|p| {
             p.extension()
                 .and_then(|x| x.to_str())

@@ -13,7 +13,7 @@ use biometrics::{Embedding, FaceAnalyzer};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::face::{decode, images_in};
+use crate::face::{decode, entries_of, images_in};
 use crate::failure::{Code, Failure};
 
 const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "jp2"];
@@ -66,14 +66,7 @@ fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .map_err(|e| {
-            Failure::new(
-                Code::FaceImagesUnreadable,
-                format!("{}: {e}", dir.display()),
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let mut out: Vec<(String, PathBuf)> = entries_of(dir)?
         .filter(|p| p.is_dir())
         .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
         .collect();
