@@ -327,7 +327,7 @@ impl Desk {
     pub async fn shut_down(&self) {
         self.begin_close();
         if let Err(e) = self.sign_out().await {
-            tracing::warn!("signing out at exit: {e}");
+            tracing::warn!("signing out at close: {e}");
         }
     }
 
@@ -774,10 +774,7 @@ impl Desk {
 
     /// Signs out and closes the store.
     pub async fn close(self) {
-        self.begin_close();
-        if let Err(e) = self.sign_out().await {
-            tracing::warn!("signing out at close: {e}");
-        }
+        self.shut_down().await;
         self.store.close().await;
     }
 }
