@@ -237,15 +237,7 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let station_dir = data.path().join("station");
-    std::fs::create_dir_all(&station_dir).unwrap();
-    // The platform's X25519 key: the curve's base point, a valid key whose
-    // secret (1) nobody needs here; the station tests open real packets.
-    std::fs::write(
-        station_dir.join("platform.pub"),
-        format!("09{}", "00".repeat(31)),
-    )
-    .unwrap();
+    let station_dir = support::station_folder(data.path());
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let spoof = data.path().join("spoof");
     std::fs::create_dir_all(&spoof).unwrap();
@@ -809,25 +801,13 @@ async fn document_step_with_can(client: &Client) {
     .await;
 }
 
-/// A station data folder with the platform key it seals to.
-fn station_folder(data: &std::path::Path) -> PathBuf {
-    let station_dir = data.join("station");
-    std::fs::create_dir_all(&station_dir).unwrap();
-    std::fs::write(
-        station_dir.join("platform.pub"),
-        format!("09{}", "00".repeat(31)),
-    )
-    .unwrap();
-    station_dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_start_hands_over_and_the_window_comes_back_where_it_was() {
     if !testbed::require(Service::Display) {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let station_dir = station_folder(data.path());
+    let station_dir = support::station_folder(data.path());
     // Where the window was when the app last closed.
     let config = data.path().join("xdg-config/org.enrollment-station.app");
     std::fs::create_dir_all(&config).unwrap();
@@ -903,7 +883,7 @@ async fn the_window_follows_the_document_on_the_reader() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    station_folder(data.path());
+    support::station_folder(data.path());
     let (_driver, port) = start_driver(data.path(), &[]);
     let client = connect(port).await;
     first_run(&client).await;

@@ -50,15 +50,7 @@ pub async fn invoke(client: &Client, command: &str, args: Value, channels: &[&st
 /// The app in demo mode on a new station, with a clerk and a supervisor,
 /// and the window reloaded on the clerk's home screen.
 pub async fn demo_desk(data: &std::path::Path) -> (support::Driver, Client) {
-    let station = data.join("station");
-    std::fs::create_dir_all(&station).unwrap();
-    // A valid X25519 key nobody needs the secret of: packets are sealed,
-    // never opened here.
-    std::fs::write(
-        station.join("platform.pub"),
-        format!("09{}", "00".repeat(31)),
-    )
-    .unwrap();
+    support::station_folder(data);
     let (driver, port) = support::start_driver(data, &[("STATION_DEMO", "1")]);
     let client = support::connect(port).await;
     wait(&client, "[data-testid=admin-name]").await;

@@ -74,3 +74,18 @@ pub async fn connect(port: u16) -> Client {
         .await
         .expect("WebDriver session with the app")
 }
+
+/// A station data folder under `data` with the platform key it seals to:
+/// X25519's base point, a valid key whose secret (1) nobody needs here, as
+/// packets are sealed but never opened (the station tests open real ones).
+#[allow(dead_code)] // not every includer seals
+pub fn station_folder(data: &std::path::Path) -> std::path::PathBuf {
+    let station_dir = data.join("station");
+    std::fs::create_dir_all(&station_dir).unwrap();
+    std::fs::write(
+        station_dir.join("platform.pub"),
+        format!("09{}", "00".repeat(31)),
+    )
+    .unwrap();
+    station_dir
+}
