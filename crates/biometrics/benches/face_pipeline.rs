@@ -188,7 +188,7 @@ fn main() {
     );
 
     report(
-        "640x480, detector 320, all stages",
+        "640x480, detector 320x256, all stages",
         &analyzer,
         &frame,
         Stages::ALL,
@@ -203,7 +203,7 @@ fn main() {
         measure(|| drop(analyzer.analyze_with(&frame, none).expect("analysis"))),
     );
     report(
-        "640x480, detector 320, preview (no embedding)",
+        "640x480, detector 320x256, preview (no embedding)",
         &analyzer,
         &frame,
         Stages {
@@ -216,14 +216,15 @@ fn main() {
 
     let wide = AnalyzerConfig {
         detector: DetectorConfig {
-            input_size: 640,
+            input_width: 640,
+            input_height: 512,
             ..DetectorConfig::default()
         },
         ..AnalyzerConfig::default()
     };
     let wide = FaceAnalyzer::load(&catalog, wide).expect("models");
     report(
-        "640x480, detector 640, all stages",
+        "640x480, detector 640x512, all stages",
         &wide,
         &frame,
         Stages::ALL,

@@ -440,7 +440,8 @@ fn a_bad_detector_size_is_refused() {
     let catalog = ModelCatalog::open(bundled_models_dir()).unwrap();
     let config = AnalyzerConfig {
         detector: DetectorConfig {
-            input_size: 300,
+            input_width: 320,
+            input_height: 250,
             ..DetectorConfig::default()
         },
         ..AnalyzerConfig::default()
