@@ -1177,8 +1177,6 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(out)
 }
 
-/// The frames of `source`, decoded in memory.
-/// The demo camera's frames: squares cut around the face in `photo`.
 /// The demo camera's clip: the demo face cut at a few sizes and, for a
 /// head-turn challenge, the turned photo held for a moment (mirrored for a
 /// turn to the left) before the face comes back to the camera.
@@ -1207,6 +1205,7 @@ fn demo_clip(
     Ok(clip)
 }
 
+/// The demo camera's frames: squares cut around the face in `photo`.
 fn demo_frames(
     analyzer: &FaceAnalyzer,
     photo: &Path,
@@ -1468,16 +1467,25 @@ fn capture_voice(
         .filter_map(|i| serde_json::to_value(i).ok())
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
+    let m = &check.measures;
     let embedding = match (&check.embedding, check.accepted()) {
         (Some(e), true) => e.as_slice().to_vec(),
         _ => {
+            // The measures say how far off the sample was: the clerk's
+            // remedy stays the catalogue's, the log and support get numbers.
             return Err(Failure::new(
                 Code::VoiceRejected,
-                format!("issues: {}", issues.join(", ")),
+                format!(
+                    "issues: {}; {:.1} s of speech in {:.1} s, speech at {:.0} dBFS, SNR {:.0} dB",
+                    issues.join(", "),
+                    m.speech_seconds,
+                    m.duration_seconds,
+                    m.speech_dbfs,
+                    m.snr_db
+                ),
             ));
         }
     };
-    let m = &check.measures;
     let samples = recording
         .samples
         .iter()

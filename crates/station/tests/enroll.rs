@@ -220,6 +220,25 @@ impl Bed {
         ]
     }
 
+    /// `station enroll --demo` on the reader of `port`, the clerk and the
+    /// supervisor signing, the voice as `voice` says (a file or the
+    /// microphone's options).
+    fn demo_enroll_args<'a>(&'a self, port: &'a str, voice: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["enroll", "--demo", "--demo-port", port];
+        args.extend_from_slice(voice);
+        args.extend([
+            "--challenge",
+            CHALLENGE,
+            "--clerk",
+            CLERK.0,
+            "--supervisor",
+            SUPERVISOR.0,
+            "--data-dir",
+            self.data(),
+        ]);
+        args
+    }
+
     fn station_key(&self) -> StationVerifyingKey {
         let id = run_ok(&["identity", "--data-dir", self.data()], &[], "");
         let hex = id["public_key"].as_str().unwrap();
@@ -475,26 +494,9 @@ fn the_demo_enrolls_with_its_own_virtual_card() {
     }
     let bed = Bed::new();
     let _reader = lock_reader();
-    let d = bed.data();
-    let voice = arg(&bed.voice);
     let port = SECOND_PORT.to_string();
     let report = run_ok(
-        &[
-            "enroll",
-            "--demo",
-            "--demo-port",
-            &port,
-            "--voice",
-            voice,
-            "--challenge",
-            CHALLENGE,
-            "--clerk",
-            CLERK.0,
-            "--supervisor",
-            SUPERVISOR.0,
-            "--data-dir",
-            d,
-        ],
+        &bed.demo_enroll_args(&port, &["--voice", arg(&bed.voice)]),
         &passwords(CLERK.1, SUPERVISOR.1),
         "",
     );
@@ -503,6 +505,39 @@ fn the_demo_enrolls_with_its_own_virtual_card() {
     assert_eq!(report["liveness"]["decision"], "live");
     assert_eq!(report["match"]["decision"], "match");
     // pcscd notices the card is gone on its next poll.
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+#[test]
+fn a_voice_sample_too_short_is_refused_with_its_measures() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let bed = Bed::new();
+    let short = bed.voice.with_file_name("short.wav");
+    testbed::speak("en", "four", &short).unwrap();
+    let _reader = lock_reader();
+    let port = SECOND_PORT.to_string();
+    let refused = run_fails(
+        &bed.demo_enroll_args(&port, &["--voice", arg(&short)]),
+        &passwords(CLERK.1, SUPERVISOR.1),
+        "",
+        "VOICE_REJECTED",
+    );
+    // The detail gives the numbers behind the verdict: one spoken digit is
+    // some speech, but far less than the 1.5 s needed.
+    let detail = refused["error"]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("issues: too_short; "), "{detail}");
+    let speech: f32 = detail
+        .split("; ")
+        .nth(1)
+        .and_then(|m| m.split(" s of speech").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert!((0.3..1.5).contains(&speech), "{detail}");
+    assert!(detail.contains(" dBFS, SNR "), "{detail}");
+    let list = run_ok(&["queue", "list", "--data-dir", bed.data()], &[], "");
+    assert_eq!(list["packets"], serde_json::json!([]), "{list:#}");
     std::thread::sleep(Duration::from_secs(1));
 }
 
@@ -774,24 +809,7 @@ fn the_voice_can_come_from_the_microphone() {
     let _reader = lock_reader();
     let port = SECOND_PORT.to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_station"))
-        .args([
-            "enroll",
-            "--demo",
-            "--demo-port",
-            &port,
-            "--mic",
-            "--mic-seconds",
-            "5",
-            "--challenge",
-            CHALLENGE,
-            "--clerk",
-            CLERK.0,
-            "--supervisor",
-            SUPERVISOR.0,
-            "--data-dir",
-            bed.data(),
-            "--json",
-        ])
+        .args(bed.demo_enroll_args(&port, &["--mic", "--mic-seconds", "5", "--json"]))
         .envs(passwords(CLERK.1, SUPERVISOR.1))
         .env_remove("STATION_DATA_DIR")
         .stdin(Stdio::null())
