@@ -408,7 +408,8 @@ function cardPrompt(
 ): { root: HTMLElement; setKeyReady: (ready: boolean) => void; update: () => void } {
   const root = el("p", { class: "card-prompt", "data-testid": "card-prompt", "aria-live": "polite" });
   let keyReady = false;
-  const present = () => wz.demo || (readerBoard()?.readers.found.some((r) => r.card_present) ?? false);
+  // The core says whether the reader documents are read from holds one.
+  const present = () => wz.demo || (readerBoard()?.document_ready ?? false);
   const update = () => {
     const onReader = present();
     root.hidden = wz.demo;

@@ -240,6 +240,8 @@ impl Desk {
     /// Opens the station's store (creating it on first use).
     pub async fn open(paths: StationPaths, demo: bool) -> Result<Self, Failure> {
         let store = open_store(&paths).await?;
+        let mut board = ReaderBoard::default();
+        board.read_documents_from(settings::load(&store).await?.reader);
         Ok(Self {
             paths,
             store,
@@ -248,7 +250,7 @@ impl Desk {
             session: Mutex::new(None),
             draft: Mutex::new(None),
             link: watch::Sender::new(LinkStatus::starting()),
-            readers: Arc::new(watch::Sender::new(ReaderBoard::default())),
+            readers: Arc::new(watch::Sender::new(board)),
             closing: Arc::new(AtomicBool::new(false)),
             closed: watch::Sender::new(false),
             relink: watch::Sender::new(0),
@@ -504,6 +506,12 @@ impl Desk {
         let admin = self.administrator().await?;
         settings::save(&self.store, admin.user_id(), &change).await?;
         self.models.lock().await.take();
+        let reader = settings::load(&self.store).await?.reader;
+        self.readers.send_if_modified(|board| {
+            let changed = board.document_reader != reader;
+            board.read_documents_from(reader);
+            changed
+        });
         if change.platform_url.is_some() {
             self.relink.send_modify(|n| *n += 1);
         }

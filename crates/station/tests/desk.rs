@@ -270,6 +270,11 @@ fn administrators_change_settings_each_change_audited_and_bad_values_change_noth
         };
         let saved = desk.save_settings(change(wanted.clone())).await.unwrap();
         assert_eq!(saved.settings, wanted);
+        // Documents are read from the chosen reader now: the reader watch
+        // judges "a document is on the reader" by that one.
+        let board = desk.reader_board();
+        assert_eq!(board.document_reader.as_deref(), Some("Virtual PCD 00 01"));
+        assert!(!board.document_ready);
 
         // A bad value (crossed liveness thresholds) changes nothing, not
         // even the good values beside it.

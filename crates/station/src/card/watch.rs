@@ -34,6 +34,12 @@ pub struct ReaderBoard {
     /// identical boards apart.
     #[ts(type = "number")]
     pub changes: u64,
+    /// The reader documents are read from: the administrator's choice, or
+    /// none for whichever reader holds a card.
+    pub document_reader: Option<String>,
+    /// Whether that reader holds a card: the Document step starts its
+    /// read when this turns true, and a card in another reader does not.
+    pub document_ready: bool,
 }
 
 impl Default for ReaderBoard {
@@ -42,6 +48,8 @@ impl Default for ReaderBoard {
             readers: readers_check(Ok(Vec::new())),
             last_event: None,
             changes: 0,
+            document_reader: None,
+            document_ready: false,
         }
     }
 }
@@ -55,9 +63,20 @@ impl ReaderBoard {
             .any(|r| r.card_present && reader.is_none_or(|name| r.name == name))
     }
 
+    /// Documents are read from `reader` from now on (none: any reader).
+    pub fn read_documents_from(&mut self, reader: Option<String>) {
+        self.document_reader = reader;
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        self.document_ready = self.card_in(self.document_reader.as_deref());
+    }
+
     fn set(&mut self, listed: Result<Vec<ReaderStatus>, ReaderError>) {
         self.readers = readers_check(listed);
         self.changes += 1;
+        self.settle();
     }
 
     /// The board after watching could not start; whether that is news.
@@ -70,6 +89,7 @@ impl ReaderBoard {
         }
         self.readers = next;
         self.changes += 1;
+        self.settle();
         true
     }
 
@@ -186,6 +206,34 @@ mod tests {
             board.readers.problem.as_ref().map(|p| p.code),
             Some(Code::PcscUnavailable)
         );
+    }
+
+    #[test]
+    fn only_a_card_in_the_document_reader_makes_it_ready() {
+        let mut board = ReaderBoard::default();
+        for reader in ["A", "B"] {
+            board.apply(CardEvent::ReaderAdded {
+                reader: reader.into(),
+            });
+        }
+        board.read_documents_from(Some("A".into()));
+        board.apply(CardEvent::CardInserted {
+            reader: "B".into(),
+            atr: "3B00".into(),
+        });
+        assert!(!board.document_ready);
+        board.apply(CardEvent::CardInserted {
+            reader: "A".into(),
+            atr: "3B00".into(),
+        });
+        assert!(board.document_ready);
+        board.apply(CardEvent::CardRemoved { reader: "A".into() });
+        assert!(!board.document_ready);
+        // Any reader: the card in B will do.
+        board.read_documents_from(None);
+        assert!(board.document_ready);
+        board.apply(CardEvent::ServiceStopped);
+        assert!(!board.document_ready);
     }
 
     #[test]
