@@ -9,6 +9,8 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use biometrics::DigitChallenge;
+use biometrics::voice::Language;
 use fantoccini::{Client, Locator};
 use support::{connect, start_driver};
 use testbed::Service;
@@ -513,18 +515,14 @@ async fn a_clerk_enrolls_a_citizen_from_sign_in_to_the_queue() {
         digits.len() >= 4 && digits.bytes().all(|b| b.is_ascii_digit()),
         "{digits}"
     );
-    let spoken: Vec<&str> = digits
-        .bytes()
-        .map(|b| {
-            [
-                "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-            ][usize::from(b - b'0')]
-        })
-        .collect();
+    let spoken = DigitChallenge::try_from(digits)
+        .unwrap()
+        .spoken(Language::English);
     let wav = data.path().join("voice.wav");
-    testbed::speak("en", &spoken.join(" "), &wav).unwrap();
+    testbed::read_aloud(&spoken, &wav).unwrap();
     click(&client, "record-voice").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The citizen speaks once the meter moves: the microphone is open.
+    wait_for(&client, Locator::Css("[role=meter][aria-valuenow]"), 30).await;
     let player = tokio::task::spawn_blocking(move || testbed::play_into_microphone(&wav));
     tokio::time::sleep(Duration::from_millis(1200)).await;
     shot(&client, "11-voice-recording").await;

@@ -694,6 +694,9 @@ function voiceStep(wz: Wizard): HTMLElement {
     status.after(stop);
     stop.focus();
     const fill = meter.firstElementChild as HTMLElement;
+    // The meter starts empty: its first reading says the microphone is open.
+    fill.style.width = "0%";
+    meter.removeAttribute("aria-valuenow");
     try {
       wz.voice = await api.captureVoice((level) => {
         running();

@@ -149,6 +149,17 @@ pub fn speak(voice: &str, text: &str, out: &Path) -> std::io::Result<()> {
         .arg(text))
 }
 
+/// English `text` read at the pace of a citizen reading digits to a clerk,
+/// a short pause after each word, to the WAV file `out`. At espeak-ng's
+/// default pace six digits take under two seconds, less speech than
+/// anyone gives at a counter and than a voice sample needs.
+pub fn read_aloud(text: &str, out: &Path) -> std::io::Result<()> {
+    run(std::process::Command::new("espeak-ng")
+        .args(["-v", "en", "-s", "150", "-g", "10", "-w"])
+        .arg(out)
+        .arg(text))
+}
+
 /// Plays a WAV file into the virtual microphone's sink and waits until it
 /// has been played; whatever records from `virtmic` meanwhile hears it.
 pub fn play_into_microphone(wav: &Path) -> std::io::Result<()> {

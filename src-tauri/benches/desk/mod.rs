@@ -26,25 +26,69 @@ pub fn bed_ready() -> bool {
 
 /// Calls one Tauri command from the page, as the window's `api.ts` does;
 /// `channels` names the arguments that are progress channels (their
-/// messages are dropped). A refusal fails the benchmark with the failure.
+/// messages are counted, see [`messages`]). A refusal fails the benchmark
+/// with the failure.
 pub async fn invoke(client: &Client, command: &str, args: Value, channels: &[&str]) -> Value {
+    start(client, command, args, channels).await;
+    finish(client, command).await
+}
+
+/// Starts a command without waiting for its answer: the page keeps the
+/// promise's outcome under the command's name for [`finish`].
+pub async fn start(client: &Client, command: &str, args: Value, channels: &[&str]) {
     let script = r#"
-        const [command, args, channels, done] = arguments;
+        const [command, args, channels] = arguments;
         const core = window.__TAURI__.core;
-        for (const name of channels) args[name] = new core.Channel();
-        core.invoke(command, args).then(
-            (value) => done({ ok: value ?? null }),
-            (error) => done({ error }),
+        const bench = (window.__bench ??= { answers: {}, messages: {} });
+        for (const name of channels) {
+            bench.messages[name] = 0;
+            const channel = new core.Channel();
+            channel.onmessage = () => { bench.messages[name] += 1; };
+            args[name] = channel;
+        }
+        bench.answers[command] = core.invoke(command, args).then(
+            (value) => ({ ok: value ?? null }),
+            (error) => ({ error }),
         );
     "#;
-    let answer = client
-        .execute_async(script, vec![json!(command), args, json!(channels)])
+    client
+        .execute(script, vec![json!(command), args, json!(channels)])
         .await
         .unwrap_or_else(|e| panic!("{command}: {e}"));
-    if let Some(error) = answer.get("error") {
-        panic!("{command} refused: {error:#}");
+}
+
+/// Waits for the answer of a command begun with [`start`].
+pub async fn finish(client: &Client, command: &str) -> Value {
+    outcome(client, command)
+        .await
+        .unwrap_or_else(|error| panic!("{command} refused: {error:#}"))
+}
+
+/// The answer of a command begun with [`start`], or its refusal.
+pub async fn outcome(client: &Client, command: &str) -> Result<Value, Value> {
+    let script = r#"
+        const [command, done] = arguments;
+        window.__bench.answers[command].then(done);
+    "#;
+    let answer = client
+        .execute_async(script, vec![json!(command)])
+        .await
+        .unwrap_or_else(|e| panic!("{command}: {e}"));
+    match answer.get("error") {
+        Some(error) => Err(error.clone()),
+        None => Ok(answer["ok"].clone()),
     }
-    answer["ok"].clone()
+}
+
+/// How many messages the channel argument `channel` of the latest started
+/// command has received so far.
+pub async fn messages(client: &Client, channel: &str) -> u64 {
+    let script = "return window.__bench?.messages[arguments[0]] ?? 0;";
+    let count = client
+        .execute(script, vec![json!(channel)])
+        .await
+        .unwrap_or_else(|e| panic!("{channel}: {e}"));
+    count.as_u64().unwrap_or(0)
 }
 
 /// The app in demo mode on a new station, with a clerk and a supervisor,
@@ -86,15 +130,20 @@ pub async fn wait(client: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("{css}: {e}"));
 }
 
-/// Resident memory of `pid` in MiB, from /proc.
-pub fn rss_mib(pid: u32) -> f64 {
+/// Resident memory of `pid` in MiB, from /proc: all of it (`VmRSS`, which
+/// counts the shared libraries' pages too) and the process's own
+/// anonymous memory (`RssAnon`: heap, models, buffers).
+pub fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 /// The processes whose parent is `parent`, with their names.
