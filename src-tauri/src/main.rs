@@ -13,6 +13,9 @@ mod window;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     station::init_logging("warn,enrollment_station=info");
     // The same variables as the CLI's --data-dir/--models-dir, so several
