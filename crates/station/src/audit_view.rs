@@ -132,9 +132,7 @@ pub async fn audit_view(
             intact: false,
             entries: None,
             broken_at: Some(seq),
-            problem: serde_json::to_value(problem)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
+            problem: Some(crate::wire_name(&problem)),
         },
     };
     let mut actors: Vec<String> = users.into_iter().map(|u| u.username).collect();

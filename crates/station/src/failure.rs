@@ -142,10 +142,7 @@ impl Code {
 
     /// The stable code, e.g. `NO_READER`.
     pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+        crate::wire_name(&self)
     }
 
     pub fn texts(self, lang: Lang) -> Texts {

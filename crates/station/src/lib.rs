@@ -32,6 +32,16 @@ pub use doctor::{DoctorOptions, DoctorReport};
 pub use failure::{Code, Failure};
 pub use paths::StationPaths;
 
+/// The name serde gives a unit variant (`too_short`, `NO_READER`): the
+/// stable text reports, packets and the audit use. Empty for a value that
+/// does not serialise to a string.
+pub(crate) fn wire_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` or else `default`. Shells call it
 /// once at start; personal data and biometrics are never logged at any level.
 pub fn init_logging(default: &str) {
