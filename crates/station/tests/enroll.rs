@@ -526,7 +526,7 @@ fn a_voice_sample_too_short_is_refused_with_its_measures() {
     }
     let bed = Bed::new();
     let short = bed.voice.with_file_name("short.wav");
-    testbed::speak("en", "four", &short).unwrap();
+    testbed::speak("en", "four seven two", &short).unwrap();
     let _reader = lock_reader();
     let port = SECOND_PORT.to_string();
     let refused = run_fails(
@@ -535,8 +535,8 @@ fn a_voice_sample_too_short_is_refused_with_its_measures() {
         "",
         "VOICE_REJECTED",
     );
-    // The detail gives the numbers behind the verdict: one spoken digit is
-    // some speech, but far less than the 1.5 s needed.
+    // The detail gives the numbers behind the verdict: three spoken digits
+    // are some speech, but far less than the 1.5 s needed.
     let detail = refused["error"]["detail"].as_str().unwrap();
     assert!(detail.starts_with("issues: too_short; "), "{detail}");
     let speech: f32 = detail
