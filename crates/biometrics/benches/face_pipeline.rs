@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use biometrics::face::{
-    AnalyzerConfig, DetectorConfig, FaceAnalyzer, FaceSession, Frame, StageTimings, Stages,
+    AnalyzerConfig, DetectorConfig, FaceAnalyzer, FaceSession, Frame, LivenessStage, StageTimings,
+    Stages,
 };
 use biometrics::models::{ModelCatalog, bundled_models_dir};
 use image::{Rgb, RgbImage, imageops};
@@ -195,7 +196,7 @@ fn main() {
     );
     // CPU time stage by stage: each line adds one stage to the one before.
     let none = Stages {
-        liveness: false,
+        liveness: LivenessStage::Skip,
         embedding: false,
     };
     show(
@@ -207,7 +208,7 @@ fn main() {
         &analyzer,
         &frame,
         Stages {
-            liveness: true,
+            liveness: LivenessStage::Always,
             embedding: false,
         },
     );

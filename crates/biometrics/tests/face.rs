@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use biometrics::face::{
     AnalyzerConfig, DetectorConfig, Face, FaceAnalyzer, FaceError, FaceSession, Frame,
-    LivenessAggregator, LivenessConfig, LivenessDecision, QualityIssue, Stages,
+    LivenessAggregator, LivenessConfig, LivenessDecision, LivenessStage, QualityIssue, Stages,
 };
 use biometrics::models::{ModelCatalog, bundled_models_dir};
 use image::{RgbImage, imageops};
@@ -169,7 +169,7 @@ fn framed(name: &str, side: u32) -> RgbImage {
 
 fn liveness_only() -> Stages {
     Stages {
-        liveness: true,
+        liveness: LivenessStage::Always,
         embedding: false,
     }
 }
@@ -466,13 +466,43 @@ fn garbage_is_a_decode_error() {
 }
 
 #[test]
+fn liveness_on_evidence_skips_a_face_too_blurred_to_judge() {
+    let analyzer = analyzer();
+    let stages = |liveness| Stages {
+        liveness,
+        embedding: false,
+    };
+    let sharp = analyzer
+        .analyze_with(&frame("T1"), stages(LivenessStage::OnEvidence))
+        .unwrap();
+    assert!(sharp.quality.is_liveness_evidence());
+    assert!(sharp.liveness.is_some());
+    assert!(sharp.timings.liveness_ms > 0.0);
+
+    let blurred = to_frame(imageops::blur(&image("T1"), 4.0));
+    let skipped = analyzer
+        .analyze_with(&blurred, stages(LivenessStage::OnEvidence))
+        .unwrap();
+    assert_eq!(skipped.quality.face_count, 1);
+    assert!(!skipped.quality.is_liveness_evidence());
+    assert_eq!(skipped.liveness, None);
+    assert_eq!(skipped.frame_liveness, None);
+    assert_eq!(skipped.timings.liveness_ms, 0.0);
+    // Asked always, the same frame is scored.
+    let always = analyzer
+        .analyze_with(&blurred, stages(LivenessStage::Always))
+        .unwrap();
+    assert!(always.liveness.is_some());
+}
+
+#[test]
 fn quality_flags_blur_and_darkness() {
     let analyzer = analyzer();
     let sharp = analyzer
         .analyze_with(
             &frame("T1"),
             Stages {
-                liveness: false,
+                liveness: LivenessStage::Skip,
                 embedding: false,
             },
         )
@@ -487,7 +517,7 @@ fn quality_flags_blur_and_darkness() {
         .analyze_with(
             &blurred,
             Stages {
-                liveness: false,
+                liveness: LivenessStage::Skip,
                 embedding: false,
             },
         )
@@ -505,7 +535,7 @@ fn quality_flags_blur_and_darkness() {
         .analyze_with(
             &to_frame(dark),
             Stages {
-                liveness: false,
+                liveness: LivenessStage::Skip,
                 embedding: false,
             },
         )

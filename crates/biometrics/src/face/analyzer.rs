@@ -25,7 +25,7 @@ pub struct AnalyzerConfig {
 /// Which optional stages to run on a frame. Detection and quality always run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stages {
-    pub liveness: bool,
+    pub liveness: LivenessStage,
     /// The embedding costs about as much as everything else together: a
     /// preview loop asks for it only on frames it means to match.
     pub embedding: bool,
@@ -33,9 +33,21 @@ pub struct Stages {
 
 impl Stages {
     pub const ALL: Self = Self {
-        liveness: true,
+        liveness: LivenessStage::Always,
         embedding: true,
     };
+}
+
+/// When the liveness models run on a frame with exactly one face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessStage {
+    Skip,
+    Always,
+    /// Only where the scores can count as evidence
+    /// ([`Quality::is_liveness_evidence`]): a capture saves the models'
+    /// time on frames of a face too small, blurred or dark to judge.
+    OnEvidence,
 }
 
 /// Wall-clock time of each stage, in milliseconds; 0 for a stage not run.
@@ -160,8 +172,13 @@ impl FaceAnalyzer {
             .flatten()
             .copied();
         let (mut liveness, mut embedding) = (None, None);
+        let run_liveness = match stages.liveness {
+            LivenessStage::Skip => false,
+            LivenessStage::Always => true,
+            LivenessStage::OnEvidence => quality.is_liveness_evidence(),
+        };
         if let Some(face) = single.as_ref() {
-            if stages.liveness {
+            if run_liveness {
                 let t = Instant::now();
                 liveness = Some(self.liveness.score(frame, face)?);
                 timings.liveness_ms = millis(t);

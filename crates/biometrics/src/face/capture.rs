@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::FaceError;
-use super::analyzer::{FaceAnalyzer, FrameAnalysis, ReferenceFace, Stages};
+use super::analyzer::{FaceAnalyzer, FrameAnalysis, LivenessStage, ReferenceFace, Stages};
 use super::challenge::{ChallengeReport, ChallengeState, HeadTurnChallenge};
 use super::embed::MatchDecision;
 use super::frame::Frame;
@@ -95,11 +95,11 @@ impl FaceSession {
     /// Analyses one frame taken at `at` (source time).
     pub fn offer(&mut self, frame: Frame, at: Duration) -> Result<CaptureUpdate, FaceError> {
         // Embedding is the dearest stage and only the chosen frame needs it:
-        // it runs once, in `outcome`.
+        // it runs once, in `outcome`. Liveness runs where it can count.
         let analysis = self.analyzer.analyze_with(
             &frame,
             Stages {
-                liveness: true,
+                liveness: LivenessStage::OnEvidence,
                 embedding: false,
             },
         )?;
@@ -219,11 +219,7 @@ impl FaceSession {
 /// askew, still counts — unlike for the stored frame, which must pass
 /// every quality check.
 fn liveness_evidence(analysis: &FrameAnalysis) -> Option<LivenessScores> {
-    let checks = analysis.quality.checks?;
-    let usable = analysis.quality.face_count == 1
-        && checks.inter_eye_distance.passed
-        && checks.sharpness.passed
-        && checks.brightness.passed;
+    let usable = analysis.quality.is_liveness_evidence();
     analysis.liveness.filter(|s| usable && s.real.is_finite())
 }
 

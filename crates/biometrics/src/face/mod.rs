@@ -17,7 +17,8 @@ mod quality;
 use thiserror::Error;
 
 pub use analyzer::{
-    AnalyzerConfig, FaceAnalyzer, FaceCheck, FrameAnalysis, ReferenceFace, StageTimings, Stages,
+    AnalyzerConfig, FaceAnalyzer, FaceCheck, FrameAnalysis, LivenessStage, ReferenceFace,
+    StageTimings, Stages,
 };
 pub use capture::{CaptureOutcome, CaptureUpdate, FaceSession};
 pub use challenge::{

@@ -204,6 +204,18 @@ pub struct Quality {
     pub pose: Option<Pose>,
 }
 
+impl Quality {
+    /// Whether the frame's liveness can count as evidence: one face, large,
+    /// sharp and lit enough for the texture models. Pose does not matter,
+    /// so a head turning for the challenge still counts.
+    pub fn is_liveness_evidence(&self) -> bool {
+        self.face_count == 1
+            && self.checks.is_some_and(|c| {
+                c.inter_eye_distance.passed && c.sharpness.passed && c.brightness.passed
+            })
+    }
+}
+
 /// The face a frame is about: the largest one.
 pub(crate) fn primary_face(faces: &[Face]) -> Option<&Face> {
     faces
