@@ -78,11 +78,7 @@ async fn record_voice(client: &Client, wav: &std::path::Path) -> Result<Value, V
 }
 
 fn report(label: &str, app: u32, web: &[u32], started: Instant) {
-    let (app_rss, app_own) = desk::rss_mib(app);
-    let (web_rss, web_own) = web
-        .iter()
-        .map(|p| desk::rss_mib(*p))
-        .fold((0.0, 0.0), |(r, o), (pr, po)| (r + pr, o + po));
+    let [app_rss, app_own, web_rss, web_own] = desk::memory_mib(app, web);
     println!(
         "memory {label}: app {app_rss:.1} MiB ({app_own:.1} MiB its own), \
          web content {web_rss:.1} MiB ({web_own:.1} MiB its own) ({:.0} s)",

@@ -3,7 +3,9 @@
 //! analysis with the head-turn challenge), its frames shown by the real
 //! wizard, which counts them and times each from capture to display (the
 //! capture time rides in front of every preview JPEG). Prints the shown
-//! frame rate and the capture → display latency; no timed assertion.
+//! frame rate, the capture → display latency and the peak resident memory
+//! of the app and its web process while the camera runs; no timed
+//! assertion.
 //! Needs the test bed (display, pcscd with vpcd, PulseAudio); run under
 //! `flock /tmp/vpcd.lock` like the WebDriver tests.
 
@@ -77,10 +79,11 @@ async fn main() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let (_driver, client) = desk::demo_desk(data.path()).await;
+    let (driver, client) = desk::demo_desk(data.path()).await;
     // The models load with the first enrollment; not part of the numbers.
     desk::invoke(&client, "begin_enrollment", json!({}), &[]).await;
     desk::invoke(&client, "cancel_enrollment", json!({}), &[]).await;
+    let peaks = Peaks::watch(desk::app_processes(&driver));
     let (mut frames, mut seconds, mut latencies) = (0.0, 0.0, Vec::new());
     for run in 1..=RUNS {
         let (f, s, l) = capture(&client).await;
@@ -104,5 +107,41 @@ async fn main() {
         latencies.last().copied().unwrap_or(f64::NAN),
         latencies.len(),
     );
+    let [app, app_own, web, web_own] = peaks.stop();
+    println!(
+        "memory with the camera running (peaks): app {app:.1} MiB ({app_own:.1} MiB its own), \
+         web content {web:.1} MiB ({web_own:.1} MiB its own)"
+    );
     client.close().await.unwrap();
+}
+
+/// The largest resident memory seen while the captures ran, sampled every
+/// 50 ms: the app's and its web process's, all and their own.
+struct Peaks {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<[f64; 4]>,
+}
+
+impl Peaks {
+    fn watch((app, web): (u32, Vec<u32>)) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peaks = [0.0f64; 4];
+            while !done.load(Ordering::Relaxed) {
+                for (peak, now) in peaks.iter_mut().zip(desk::memory_mib(app, &web)) {
+                    *peak = peak.max(now);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            peaks
+        });
+        Self { stop, sampler }
+    }
+
+    fn stop(self) -> [f64; 4] {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().unwrap()
+    }
 }

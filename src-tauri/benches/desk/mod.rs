@@ -146,6 +146,17 @@ pub fn rss_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("RssAnon:"))
 }
 
+/// `[all, own]` of the app's process then `[all, own]` summed over its web
+/// processes, in MiB (see [`rss_mib`]).
+pub fn memory_mib(app: u32, web: &[u32]) -> [f64; 4] {
+    let (app_rss, app_own) = rss_mib(app);
+    let (web_rss, web_own) = web
+        .iter()
+        .map(|p| rss_mib(*p))
+        .fold((0.0, 0.0), |(r, o), (pr, po)| (r + pr, o + po));
+    [app_rss, app_own, web_rss, web_own]
+}
+
 /// The processes whose parent is `parent`, with their names.
 pub fn children(parent: u32) -> Vec<(u32, String)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
