@@ -4,9 +4,11 @@
 //! Actors are shown by user name; entries hold no personal data.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use store::{Actor, AuditAction, AuditVerification, Store, UserId};
+use store::{Actor, AuditAction, AuditHead, AuditVerification, Store, UserId};
 use ts_rs::TS;
 
 use crate::accounts::store_failure;
@@ -71,11 +73,66 @@ pub struct AuditView {
     pub actions: Vec<AuditAction>,
 }
 
+/// How long a verdict on the chain stands while no entry is added.
+pub const CHAIN_VERDICT_FRESH: Duration = Duration::from_secs(60);
+
+/// The chain's last verdict, reused while the log's newest entry is the
+/// same and the verdict is younger than [`CHAIN_VERDICT_FRESH`]: walking
+/// the whole chain for every page costs seconds on a year's log, and a
+/// supervisor pages through many. Any new entry, or the minute passing,
+/// walks it again, so an edit is seen within a minute.
+#[derive(Debug, Default)]
+pub struct ChainVerdicts {
+    last: Mutex<Option<(AuditHead, Instant, AuditChain)>>,
+}
+
+impl ChainVerdicts {
+    pub async fn verdict(&self, store: &Store) -> Result<AuditChain, Failure> {
+        let head = store.audit_head().await.map_err(store_failure)?;
+        if let (Some(head), Some((seen, at, chain))) = (&head, &*self.lock())
+            && head == seen
+            && at.elapsed() < CHAIN_VERDICT_FRESH
+        {
+            return Ok(chain.clone());
+        }
+        let chain = walk_chain(store).await?;
+        *self.lock() = head.map(|h| (h, Instant::now(), chain.clone()));
+        Ok(chain)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(AuditHead, Instant, AuditChain)>> {
+        // A poisoned cache only loses a verdict; the chain is walked again.
+        self.last.lock().unwrap_or_else(|poisoned| {
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            guard
+        })
+    }
+}
+
+async fn walk_chain(store: &Store) -> Result<AuditChain, Failure> {
+    Ok(match store.verify_audit().await.map_err(store_failure)? {
+        AuditVerification::Intact { entries } => AuditChain {
+            intact: true,
+            entries: Some(entries),
+            broken_at: None,
+            problem: None,
+        },
+        AuditVerification::Broken { seq, problem } => AuditChain {
+            intact: false,
+            entries: None,
+            broken_at: Some(seq),
+            problem: Some(crate::wire_name(&problem)),
+        },
+    })
+}
+
 /// One page of `rows` entries for `query`, and the chain's verdict.
 pub async fn audit_view(
     store: &Store,
     query: &AuditQuery,
     rows: u32,
+    verdicts: &ChainVerdicts,
 ) -> Result<AuditView, Failure> {
     let users = store.users().await.map_err(store_failure)?;
     let names: HashMap<UserId, String> = users.iter().map(|u| (u.id, u.username.clone())).collect();
@@ -121,20 +178,7 @@ pub async fn audit_view(
             detail: e.detail,
         })
         .collect();
-    let chain = match store.verify_audit().await.map_err(store_failure)? {
-        AuditVerification::Intact { entries } => AuditChain {
-            intact: true,
-            entries: Some(entries),
-            broken_at: None,
-            problem: None,
-        },
-        AuditVerification::Broken { seq, problem } => AuditChain {
-            intact: false,
-            entries: None,
-            broken_at: Some(seq),
-            problem: Some(crate::wire_name(&problem)),
-        },
-    };
+    let chain = verdicts.verdict(store).await?;
     let mut actors: Vec<String> = users.into_iter().map(|u| u.username).collect();
     actors.push(SYSTEM_ACTOR.to_owned());
     Ok(AuditView {

@@ -18,7 +18,7 @@ use ts_rs::TS;
 use zeroize::Zeroizing;
 
 use crate::accounts::{open_store, sign_in, store_failure};
-use crate::audit_view::{AuditQuery, AuditView, audit_view};
+use crate::audit_view::{AuditQuery, AuditView, ChainVerdicts, audit_view};
 use crate::cancel::Cancellation;
 use crate::card::read::{ChipProgress, parse_access_key};
 use crate::card::watch::ReaderBoard;
@@ -171,6 +171,8 @@ pub struct Desk {
     /// registers as soon as it is called, before it waits for anything.
     /// Apart from `draft`, whose lock the step holds while it runs.
     running: RunningSteps,
+    /// The audit chain's last verdict, reused while paging.
+    chain_verdicts: ChainVerdicts,
 }
 
 /// The cancellable steps under way, each by its own token.
@@ -255,6 +257,7 @@ impl Desk {
             closed: watch::Sender::new(false),
             relink: watch::Sender::new(0),
             running: RunningSteps::default(),
+            chain_verdicts: ChainVerdicts::default(),
         })
     }
 
@@ -468,7 +471,7 @@ impl Desk {
                 "only supervisors and administrators read the audit log",
             ));
         }
-        audit_view(&self.store, &query, AUDIT_ROWS).await
+        audit_view(&self.store, &query, AUDIT_ROWS, &self.chain_verdicts).await
     }
 
     async fn models(&self) -> Result<Arc<Models>, Failure> {

@@ -203,6 +203,19 @@ fn only_supervisors_and_administrators_read_the_audit_log() {
         assert_eq!(details[0], "entry 9");
         assert_eq!(details[9], "entry 0");
         assert_eq!(second.next_before, None);
+        // The chain's verdict stands while nothing is added; a new entry
+        // has the chain walked again, and counted.
+        let walked = first.chain.entries.unwrap();
+        assert_eq!(second.chain.entries, Some(walked));
+        let store = Store::open(&paths.database()).await.unwrap();
+        store
+            .record_audit(Actor::System, AuditAction::Purged, None, "entry 60")
+            .await
+            .unwrap();
+        store.close().await;
+        let third = desk.audit(purged(None)).await.unwrap();
+        assert_eq!(third.chain.entries, Some(walked + 1));
+        assert!(third.chain.intact);
 
         let bad = desk
             .audit(AuditQuery {
