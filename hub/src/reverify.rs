@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use biometrics::face::HeadTurnConfig;
 use biometrics::{FaceAnalyzer, FaceError, Frame};
 use emrtd::LdsFile;
 use emrtd::passive::TrustStore;
@@ -43,7 +42,6 @@ pub fn reverify(
         face_match: face_match(payload, face),
         signoffs: signoffs(header, payload),
         sealed_at: sealed_at(header, now),
-        head_turn: head_turn(payload),
         station_claims: claims(payload),
     };
     let reason = rejection(&reverification);
@@ -114,15 +112,6 @@ fn rejection(r: &Reverification) -> Option<String> {
                 .reason
                 .as_deref()
                 .unwrap_or("the sign-offs are out of order")
-        ));
-    }
-    if r.head_turn.verdict == "invalid" {
-        return Some(format!(
-            "head_turn_invalid: {}",
-            r.head_turn
-                .reason
-                .as_deref()
-                .unwrap_or("the head turn does not hold")
         ));
     }
     if r.sealed_at.verdict != "valid" {
@@ -240,36 +229,6 @@ fn signoffs(header: &PacketHeader, payload: &PacketPayload) -> CheckResult {
     }
     if payload.clerk.user_id == payload.supervisor.user_id {
         return check("invalid", "the clerk approved their own enrollment");
-    }
-    CheckResult {
-        verdict: "valid".into(),
-        reason: None,
-    }
-}
-
-/// The head turn the station reports, judged by the platform's own
-/// minimum turn. The frames of the turn are not in the packet, so the turn
-/// itself cannot be watched again: this catches a station whose threshold
-/// was lowered, or a record that does not hold together.
-fn head_turn(payload: &PacketPayload) -> CheckResult {
-    let Some(turn) = &payload.face.liveness.head_turn else {
-        return check("not_asked", "the station asked for no head turn");
-    };
-    let least = HeadTurnConfig::default().turned_min_deg;
-    if !matches!(turn.direction.as_str(), "left" | "right") {
-        return check("invalid", format!("no such direction {:?}", turn.direction));
-    }
-    if turn.state != "passed" {
-        return check("invalid", format!("the turn ended {:?}", turn.state));
-    }
-    if turn.peak_yaw_deg < least {
-        return check(
-            "invalid",
-            format!(
-                "the head turned {:.1}°, less than the platform's {least:.0}°",
-                turn.peak_yaw_deg
-            ),
-        );
     }
     CheckResult {
         verdict: "valid".into(),

@@ -33,9 +33,9 @@ pub use keys::{
     PlatformKeyPair, PlatformPublicKey, PlatformSecretKey, StationKeys, StationVerifyingKey,
 };
 pub use payload::{
-    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, HeadTurn, InvalidStationId,
-    Liveness, ModelVersion, PacketPayload, PayloadError, QualitySummary, SPEAKER_EMBEDDING_DIM,
-    Signoff, StationId, VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
+    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, InvalidStationId, Liveness,
+    ModelVersion, PacketPayload, PayloadError, QualitySummary, SPEAKER_EMBEDDING_DIM, Signoff,
+    StationId, VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
 };
 pub use wire::{
     AEAD_ID, ENCAPSULATED_KEY_LEN, FORMAT_VERSION, KDF_ID, KEM_ID, MAGIC, MAX_CIPHERTEXT_LEN,

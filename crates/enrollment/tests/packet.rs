@@ -82,11 +82,6 @@ fn payload() -> PacketPayload {
             liveness: Liveness {
                 verdict: "live".into(),
                 score: 0.93,
-                head_turn: Some(HeadTurn {
-                    direction: "left".into(),
-                    state: "passed".into(),
-                    peak_yaw_deg: 23.5,
-                }),
             },
             quality: QualitySummary {
                 passed: true,
@@ -563,16 +558,6 @@ fn payloads_the_platform_would_refuse_are_not_sealed() {
         seal(p, header()),
         Err(PacketError::Payload(PayloadError::NotFinite(
             "face.face_match.score"
-        )))
-    );
-    let mut p = payload();
-    if let Some(turn) = p.face.liveness.head_turn.as_mut() {
-        turn.peak_yaw_deg = f32::INFINITY;
-    }
-    assert_eq!(
-        seal(p, header()),
-        Err(PacketError::Payload(PayloadError::NotFinite(
-            "face.liveness.head_turn.peak_yaw_deg"
         )))
     );
     let mut p = payload();

@@ -30,9 +30,9 @@ use clap::Args;
 use emrtd::portrait::Portrait;
 use emrtd::{LdsFile, Verdict, Verification, VirtualChip};
 use enrollment::packet::{
-    CheckOutcome, ChipFiles, FaceCapture, FaceMatch, HeadTurn, Liveness, ModelVersion,
-    PacketHeader, PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff,
-    VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
+    CheckOutcome, ChipFiles, FaceCapture, FaceMatch, Liveness, ModelVersion, PacketHeader,
+    PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff, VOICE_SAMPLE_RATE_HZ,
+    VoiceAnalysis, VoiceCapture, VoiceSample,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -1406,11 +1406,6 @@ fn face_result(
         liveness: Liveness {
             verdict: decision_text(verdict.decision).to_owned(),
             score: verdict.real,
-            head_turn: outcome.challenge.map(|c| HeadTurn {
-                direction: crate::wire_name(&c.direction),
-                state: crate::wire_name(&c.state),
-                peak_yaw_deg: c.peak_yaw_deg,
-            }),
         },
         quality: QualitySummary {
             passed: analysis.quality.passed,

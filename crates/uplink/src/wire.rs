@@ -204,16 +204,6 @@ pub struct CheckResult {
     pub reason: Option<String>,
 }
 
-impl CheckResult {
-    /// A check that was not made (a record from before it existed).
-    pub fn not_checked() -> Self {
-        Self {
-            verdict: "not_checked".into(),
-            reason: None,
-        }
-    }
-}
-
 /// The platform's own face comparison of the live frame with the chip
 /// portrait.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,11 +244,6 @@ pub struct Reverification {
     /// The header's sealing time against the hub's clock: `valid`, or
     /// `invalid` when it lies more than a day in the future.
     pub sealed_at: CheckResult,
-    /// The head turn the station reports, against the platform's own
-    /// minimum turn: `valid`, `invalid`, or `not_asked` when the station
-    /// asked for none.
-    #[serde(default = "CheckResult::not_checked")]
-    pub head_turn: CheckResult,
     pub station_claims: StationClaims,
 }
 

@@ -202,21 +202,6 @@ pub struct Liveness {
     pub verdict: String,
     /// Probability of a live face, 0..1.
     pub score: f32,
-    /// The active challenge, when the station asked for one (a live
-    /// camera does; a sequence of images cannot be asked anything).
-    pub head_turn: Option<HeadTurn>,
-}
-
-/// The head turn the station asked for and what it saw.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeadTurn {
-    /// `left` or `right`.
-    pub direction: String,
-    /// `passed`; a station seals no enrollment whose turn failed.
-    pub state: String,
-    /// The farthest yaw reached in the asked direction, in degrees.
-    pub peak_yaw_deg: f32,
 }
 
 /// The quality verdict on the best frame.
@@ -356,14 +341,6 @@ impl PacketPayload {
                 voice.speaker_embedding.iter().all(|v| v.is_finite()),
             ),
             ("face.liveness.score", self.face.liveness.score.is_finite()),
-            (
-                "face.liveness.head_turn.peak_yaw_deg",
-                self.face
-                    .liveness
-                    .head_turn
-                    .as_ref()
-                    .is_none_or(|t| t.peak_yaw_deg.is_finite()),
-            ),
             (
                 "face.face_match.score",
                 self.face.face_match.score.is_finite(),
