@@ -31,17 +31,10 @@ async fn enroll(client: &Client, dir: &std::path::Path) -> usize {
     desk::invoke(client, "read_document", access, &["onProgress"]).await;
     let face = json!({ "folder": null });
     desk::invoke(client, "capture_face", face, &["onProgress", "onFrame"]).await;
-    let challenge = desk::invoke(client, "voice_challenge", json!({}), &[]).await;
-    let digits = challenge["digits"].as_str().unwrap().to_owned();
-    let spoken = DigitChallenge::try_from(digits)
-        .unwrap()
-        .spoken(Language::English);
-    let wav = dir.join("voice.wav");
-    testbed::read_aloud(&spoken, &wav).unwrap();
     // As at the counter, a refused sample is recorded again (twice at
-    // most); each refusal is printed with its measures.
+    // most), each time with a new challenge; each refusal is printed.
     let mut retakes = 0;
-    while let Err(refusal) = record_voice(client, &wav).await {
+    while let Err(refusal) = record_voice(client, dir).await {
         println!("voice sample refused: {}", refusal["detail"]);
         retakes += 1;
         assert!(retakes <= 2, "{refusal:#}");
@@ -57,10 +50,17 @@ async fn enroll(client: &Client, dir: &std::path::Path) -> usize {
     retakes
 }
 
-/// One recording, the synthesised citizen speaking once the microphone is
-/// open: its first level reading says so (loading the voice models comes
-/// before).
-async fn record_voice(client: &Client, wav: &std::path::Path) -> Result<Value, Value> {
+/// One recording: the station's challenge, read by the synthesised citizen
+/// once the microphone is open, which its first level reading says
+/// (loading the voice models comes before).
+async fn record_voice(client: &Client, dir: &std::path::Path) -> Result<Value, Value> {
+    let challenge = desk::invoke(client, "voice_challenge", json!({}), &[]).await;
+    let digits = challenge["digits"].as_str().unwrap().to_owned();
+    let spoken = DigitChallenge::try_from(digits)
+        .unwrap()
+        .spoken(Language::English);
+    let wav = dir.join("voice.wav");
+    testbed::read_aloud(&spoken, &wav).unwrap();
     desk::start(client, "capture_voice", json!({}), &["onLevel"]).await;
     // A refusal before the microphone opens shows in the outcome.
     for _ in 0..1200 {
@@ -69,7 +69,6 @@ async fn record_voice(client: &Client, wav: &std::path::Path) -> Result<Value, V
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let wav = wav.to_owned();
     tokio::task::spawn_blocking(move || testbed::play_into_microphone(&wav))
         .await
         .unwrap()

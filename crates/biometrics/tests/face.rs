@@ -438,16 +438,18 @@ fn an_analysis_serialises_without_the_embedding() {
 #[test]
 fn a_bad_detector_size_is_refused() {
     let catalog = ModelCatalog::open(bundled_models_dir()).unwrap();
-    let config = AnalyzerConfig {
-        detector: DetectorConfig {
-            input_width: 320,
-            input_height: 250,
-            ..DetectorConfig::default()
-        },
-        ..AnalyzerConfig::default()
-    };
-    let err = FaceAnalyzer::load(&catalog, config).unwrap_err();
-    assert!(matches!(err, FaceError::InvalidConfig(_)), "{err}");
+    for (width, height) in [(320, 250), (300, 256), (0, 256)] {
+        let config = AnalyzerConfig {
+            detector: DetectorConfig {
+                input_width: width,
+                input_height: height,
+                ..DetectorConfig::default()
+            },
+            ..AnalyzerConfig::default()
+        };
+        let err = FaceAnalyzer::load(&catalog, config).unwrap_err();
+        assert!(matches!(err, FaceError::InvalidConfig(_)), "{err}");
+    }
 }
 
 #[test]

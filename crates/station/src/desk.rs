@@ -507,14 +507,18 @@ impl Desk {
     /// value changes nothing); the next enrollment uses them.
     pub async fn save_settings(&self, change: SettingsChange) -> Result<SettingsView, Failure> {
         let admin = self.administrator().await?;
-        settings::save(&self.store, admin.user_id(), &change).await?;
+        let saved = settings::save(&self.store, admin.user_id(), &change).await;
+        // The reader board follows what is stored, even what part of a
+        // failed save was written: the read uses the stored reader.
+        if let Ok(stored) = settings::load(&self.store).await {
+            self.readers.send_if_modified(|board| {
+                let changed = board.document_reader != stored.reader;
+                board.read_documents_from(stored.reader);
+                changed
+            });
+        }
+        saved?;
         self.models.lock().await.take();
-        let reader = settings::load(&self.store).await?.reader;
-        self.readers.send_if_modified(|board| {
-            let changed = board.document_reader != reader;
-            board.read_documents_from(reader);
-            changed
-        });
         if change.platform_url.is_some() {
             self.relink.send_modify(|n| *n += 1);
         }

@@ -287,7 +287,6 @@ fn administrators_change_settings_each_change_audited_and_bad_values_change_noth
         // judges "a document is on the reader" by that one.
         let board = desk.reader_board();
         assert_eq!(board.document_reader.as_deref(), Some("Virtual PCD 00 01"));
-        assert!(!board.document_ready);
 
         // A bad value (crossed liveness thresholds) changes nothing, not
         // even the good values beside it.

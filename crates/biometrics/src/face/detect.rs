@@ -129,8 +129,8 @@ impl FaceDetector {
     }
 
     /// Faces in `frame`, strongest first. `fill` is the share of the
-    /// detector input the frame's long side takes; below 1 the frame is
-    /// centred in a black margin, which lets YuNet find a face that fills a
+    /// detector input's width or height the frame takes along the side
+    /// that limits its scale; below 1 the frame is centred in a black margin, which lets YuNet find a face that fills a
     /// tightly cropped portrait.
     pub fn detect(&self, frame: &Frame, fill: f32) -> Result<Vec<Face>, FaceError> {
         let (input_w, input_h) = self.session.input_size();
