@@ -112,7 +112,7 @@ async fn bench() {
             ClerkStep::CaptureVoice,
             ClerkStep::SubmitForReview,
         ] {
-            store.record_step(e.id, clerk.id, step).await.unwrap();
+            store.record_step(e.id, clerk.id, step, "").await.unwrap();
         }
         store.approve(e.id, supervisor.id).await.unwrap();
         let started = Instant::now();

@@ -708,9 +708,16 @@ impl Draft {
         Err(Cancellation::failure(step))
     }
 
-    async fn record(&self, store: &Store, step: ClerkStep) -> Result<store::Enrollment, Failure> {
+    /// Records a step with its outcome (`detail`: verdicts and numbers
+    /// for the audit, never personal data).
+    async fn record(
+        &self,
+        store: &Store,
+        step: ClerkStep,
+        detail: &str,
+    ) -> Result<store::Enrollment, Failure> {
         store
-            .record_step(self.id, self.clerk, step)
+            .record_step(self.id, self.clerk, step, detail)
             .await
             .map_err(store_failure)
     }
@@ -757,7 +764,13 @@ impl Draft {
             portrait: jpeg_data_url(&portrait_jpeg(&chip.files)?),
             millis: chip.millis,
         };
-        self.record(store, ClerkStep::ReadDocument).await?;
+        let detail = format!(
+            "passive {}, active {}, chip {}",
+            report.verification.passive.verdict.as_str(),
+            report.verification.active.verdict.as_str(),
+            report.verification.chip.verdict.as_str()
+        );
+        self.record(store, ClerkStep::ReadDocument, &detail).await?;
         self.chip = Some(chip);
         Ok(report)
     }
@@ -824,7 +837,24 @@ impl Draft {
             live_frame: jpeg_data_url(&face.capture.best_frame_jpeg),
             portrait: jpeg_data_url(&portrait),
         };
-        self.record(store, ClerkStep::CaptureFace).await?;
+        // The head turn is kept here: the packet's v1 payload has no place
+        // for it (docs/packet-format.md).
+        let turn = face.challenge.map_or_else(
+            || "no head turn asked".to_owned(),
+            |c| {
+                format!(
+                    "head turn {} {} at {:.0}°",
+                    crate::wire_name(&c.direction),
+                    crate::wire_name(&c.state),
+                    c.peak_yaw_deg
+                )
+            },
+        );
+        let detail = format!(
+            "liveness {} over {} frames; {turn}; {}",
+            report.liveness.decision, report.liveness.frames, report.matching.decision
+        );
+        self.record(store, ClerkStep::CaptureFace, &detail).await?;
         self.face = Some(face);
         Ok(report)
     }
@@ -887,7 +917,12 @@ impl Draft {
             snr_db: a.snr_db,
             clipping_ratio: a.clipping_ratio,
         };
-        self.record(store, ClerkStep::CaptureVoice).await?;
+        let detail = format!(
+            "{} digits, {:.1} s of speech",
+            report.challenge.len(),
+            report.speech_seconds
+        );
+        self.record(store, ClerkStep::CaptureVoice, &detail).await?;
         self.voice = Some(voice);
         Ok(report)
     }
@@ -923,7 +958,7 @@ impl Draft {
             ));
         }
         if self.submitted_at.is_none() {
-            let submitted = self.record(store, ClerkStep::SubmitForReview).await?;
+            let submitted = self.record(store, ClerkStep::SubmitForReview, "").await?;
             self.submitted_at = Some(submitted.updated_at);
         }
         Ok(())

@@ -439,6 +439,31 @@ fn a_headless_enrollment_seals_one_packet_that_only_the_platform_opens() {
     for e in &entries {
         assert!(!e.detail.contains("L898902C3") && !e.detail.contains("SPECIMEN"));
     }
+    // Each step's outcome, in verdicts and numbers.
+    let detail = |action| {
+        entries
+            .iter()
+            .find(|e| e.action == action && e.subject.as_deref() == Some(enrollment_id.as_str()))
+            .map(|e| e.detail.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        detail(AuditAction::DocumentRead),
+        "passive valid, active valid, chip valid"
+    );
+    let face = detail(AuditAction::FaceCaptured);
+    assert!(face.starts_with("liveness live over "), "{face}");
+    // Images from files are not asked to turn.
+    assert!(
+        face.ends_with(" frames; no head turn asked; match"),
+        "{face}"
+    );
+    let voice = detail(AuditAction::VoiceCaptured);
+    assert!(
+        voice.starts_with(&format!("{} digits, ", CHALLENGE.len())),
+        "{voice}"
+    );
+    assert!(voice.ends_with(" s of speech"), "{voice}");
     assert!(
         entries
             .iter()
@@ -504,6 +529,22 @@ fn the_demo_enrolls_with_its_own_virtual_card() {
     assert_eq!(report["document"]["surname"], "SPECIMEN");
     assert_eq!(report["liveness"]["decision"], "live");
     assert_eq!(report["match"]["decision"], "match");
+    // The demo camera was asked to turn its head: the audit says how it went.
+    let face = block_on(async {
+        let store = Store::open(&bed.db()).await.unwrap();
+        let entries = store.audit_entries(0, 1000).await.unwrap();
+        store.close().await;
+        entries
+            .into_iter()
+            .find(|e| e.action == AuditAction::FaceCaptured)
+            .map(|e| e.detail)
+            .unwrap()
+    });
+    assert!(
+        face.contains("; head turn left passed at ")
+            || face.contains("; head turn right passed at "),
+        "{face}"
+    );
     // pcscd notices the card is gone on its next poll.
     std::thread::sleep(Duration::from_secs(1));
 }

@@ -259,12 +259,14 @@ impl Store {
     }
 
     /// The enrollment's clerk records a step: document read, face or voice
-    /// captured, submitted for review.
+    /// captured, submitted for review. `detail` is the step's outcome for
+    /// the audit (verdicts and numbers, never personal data).
     pub async fn record_step(
         &self,
         id: EnrollmentId,
         clerk: UserId,
         step: ClerkStep,
+        detail: &str,
     ) -> Result<Enrollment, StoreError> {
         let mut tx = self.begin_write().await?;
         require_role(&mut tx, clerk, "enroll", Role::can_enroll).await?;
@@ -282,7 +284,7 @@ impl Store {
             Actor::User(clerk),
             step.audit_action(),
             Some(&id.to_column()),
-            "",
+            detail,
         )
         .await?;
         tx.commit().await?;

@@ -105,7 +105,7 @@ pub async fn queue_packets(data: &Path, n: usize, voice_seconds: usize) -> Vec<U
             ClerkStep::SubmitForReview,
         ] {
             store
-                .record_step(enrollment.id, clerk.user_id(), step)
+                .record_step(enrollment.id, clerk.user_id(), step, "")
                 .await
                 .unwrap();
         }

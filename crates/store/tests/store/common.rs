@@ -86,7 +86,7 @@ impl Station {
             ClerkStep::CaptureVoice,
             ClerkStep::SubmitForReview,
         ] {
-            self.store.record_step(id, clerk, step).await.unwrap();
+            self.store.record_step(id, clerk, step, "").await.unwrap();
         }
         id
     }

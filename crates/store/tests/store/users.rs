@@ -94,13 +94,13 @@ async fn only_the_enrollments_clerk_records_its_steps_in_order() {
     let id = s.store.start_enrollment(s.clerk).await.unwrap().id;
     let err = s
         .store
-        .record_step(id, s.supervisor, ClerkStep::ReadDocument)
+        .record_step(id, s.supervisor, ClerkStep::ReadDocument, "")
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotTheClerk { .. }), "{err}");
     let err = s
         .store
-        .record_step(id, s.clerk, ClerkStep::SubmitForReview)
+        .record_step(id, s.clerk, ClerkStep::SubmitForReview, "")
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::IllegalTransition(_)), "{err}");
