@@ -102,6 +102,7 @@ async fn health() -> Json<wire::Health> {
         status: "ok".into(),
         protocol: wire::PROTOCOL_VERSION,
         version: env!("CARGO_PKG_VERSION").into(),
+        packet_versions: enrollment::packet::FORMAT_VERSIONS.to_vec(),
     })
 }
 
@@ -168,6 +169,7 @@ async fn register(
             hub_hpke_public_key: hub.hpke_public_key(),
             hub_receipt_key: hub.receipt_key(),
             registered_at_unix_ms: station.registered_at_unix_ms,
+            packet_versions: enrollment::packet::FORMAT_VERSIONS.to_vec(),
         }),
     ))
 }

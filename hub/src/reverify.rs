@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use biometrics::face::HeadTurnConfig;
 use biometrics::{FaceAnalyzer, FaceError, Frame};
 use emrtd::LdsFile;
 use emrtd::passive::TrustStore;
@@ -42,6 +43,7 @@ pub fn reverify(
         face_match: face_match(payload, face),
         signoffs: signoffs(header, payload),
         sealed_at: sealed_at(header, now),
+        head_turn: head_turn(payload),
         station_claims: claims(payload),
     };
     let reason = rejection(&reverification);
@@ -74,7 +76,8 @@ pub fn unopenable(error: &PacketError) -> Decision {
 }
 
 /// The platform's rules: genuine document, the live face is the
-/// portrait's, and the sign-offs in order. A check the hub could not run
+/// portrait's, the sign-offs in order, a reported head turn that holds,
+/// and a sealing time not far ahead of the hub's clock. A check the hub could not run
 /// (no trust store, no models) does not reject: it is recorded as such.
 fn rejection(r: &Reverification) -> Option<String> {
     if r.passive.verdict == "invalid" {
@@ -112,6 +115,15 @@ fn rejection(r: &Reverification) -> Option<String> {
                 .reason
                 .as_deref()
                 .unwrap_or("the sign-offs are out of order")
+        ));
+    }
+    if r.head_turn.verdict == "invalid" {
+        return Some(format!(
+            "head_turn_invalid: {}",
+            r.head_turn
+                .reason
+                .as_deref()
+                .unwrap_or("the head turn does not hold")
         ));
     }
     if r.sealed_at.verdict != "valid" {
@@ -229,6 +241,40 @@ fn signoffs(header: &PacketHeader, payload: &PacketPayload) -> CheckResult {
     }
     if payload.clerk.user_id == payload.supervisor.user_id {
         return check("invalid", "the clerk approved their own enrollment");
+    }
+    CheckResult {
+        verdict: "valid".into(),
+        reason: None,
+    }
+}
+
+/// The head turn the station reports (format v2), judged by the
+/// platform's own minimum turn. The frames of the turn are not in the
+/// packet, so the turn itself cannot be watched again: this catches a
+/// station whose threshold was lowered while it still reports the turn,
+/// or a record that does not hold together.
+fn head_turn(payload: &PacketPayload) -> CheckResult {
+    let Some(turn) = &payload.face.liveness.head_turn else {
+        return check(
+            "not_asked",
+            "no head turn reported (format v1, or images that could not be asked)",
+        );
+    };
+    let least = HeadTurnConfig::default().turned_min_deg;
+    if !matches!(turn.direction.as_str(), "left" | "right") {
+        return check("invalid", format!("no such direction {:?}", turn.direction));
+    }
+    if turn.state != "passed" {
+        return check("invalid", format!("the turn ended {:?}", turn.state));
+    }
+    if turn.peak_yaw_deg < least {
+        return check(
+            "invalid",
+            format!(
+                "the head turned {:.1}°, less than the platform's {least:.0}°",
+                turn.peak_yaw_deg
+            ),
+        );
     }
     CheckResult {
         verdict: "valid".into(),

@@ -119,6 +119,7 @@ async fn a_sealed_packet_is_reverified_and_acknowledged_once() {
     assert_eq!(checks.signoffs.verdict, "valid");
     assert_eq!(checks.sealed_at.verdict, "valid");
     assert_eq!(checks.station_claims.active, "valid");
+    assert_eq!(checks.head_turn.verdict, "valid", "{:?}", checks.head_turn);
 
     // Uploading again (a lost answer) gives the very same receipt.
     let again = put(&hub, &id.to_string(), bytes.clone()).await;
@@ -137,6 +138,33 @@ async fn a_sealed_packet_is_reverified_and_acknowledged_once() {
     let other = seal(&impostor, other_id, &station, &station.platform_key(), 5);
     let response = put(&hub, &other_id.to_string(), other).await;
     signed_rejection(response, &station, "face_no_match").await;
+
+    // A head turn the platform would not have passed (a station whose
+    // threshold was lowered), and a record that does not hold together.
+    for (turn, state) in [(9.0, "passed"), (25.0, "failed")] {
+        let mut lowered = demo_payload(station.id(), face_jpeg("obama2.png"));
+        if let Some(t) = lowered.face.liveness.head_turn.as_mut() {
+            t.peak_yaw_deg = turn;
+            t.state = state.into();
+        }
+        let turned_id = Uuid::new_v4();
+        let turned = seal(&lowered, turned_id, &station, &station.platform_key(), 6);
+        let response = put(&hub, &turned_id.to_string(), turned).await;
+        signed_rejection(response, &station, "head_turn_invalid").await;
+    }
+    // A v1 packet (an older station, or images from a file that were never
+    // asked to turn): nothing to re-judge.
+    let mut unasked = demo_payload(station.id(), face_jpeg("obama2.png"));
+    unasked.face.liveness.head_turn = None;
+    let unasked_id = Uuid::new_v4();
+    let sealed = seal(&unasked, unasked_id, &station, &station.platform_key(), 7);
+    let response = put(&hub, &unasked_id.to_string(), sealed).await;
+    assert_eq!(response.status(), 200);
+    let receipt: wire::Receipt = response.json().await.unwrap();
+    assert_eq!(receipt.status, PacketDisposition::Accepted, "{receipt:?}");
+    let row = hub.hub.db().packet(unasked_id).await.unwrap().unwrap();
+    let checks = hub::packet_status(&row).unwrap().reverification.unwrap();
+    assert_eq!(checks.head_turn.verdict, "not_asked");
     hub.stop().await;
 }
 

@@ -33,13 +33,13 @@ pub use keys::{
     PlatformKeyPair, PlatformPublicKey, PlatformSecretKey, StationKeys, StationVerifyingKey,
 };
 pub use payload::{
-    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, InvalidStationId, Liveness,
-    ModelVersion, PacketPayload, PayloadError, QualitySummary, SPEAKER_EMBEDDING_DIM, Signoff,
-    StationId, VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
+    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, HeadTurn, InvalidStationId,
+    Liveness, ModelVersion, PacketPayload, PayloadError, QualitySummary, SPEAKER_EMBEDDING_DIM,
+    Signoff, StationId, VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
 };
 pub use wire::{
-    AEAD_ID, ENCAPSULATED_KEY_LEN, FORMAT_VERSION, KDF_ID, KEM_ID, MAGIC, MAX_CIPHERTEXT_LEN,
-    PacketHeader, SIGNATURE_ID, SIGNATURE_LEN, TAG_LEN,
+    AEAD_ID, ENCAPSULATED_KEY_LEN, FORMAT_VERSION, FORMAT_VERSIONS, KDF_ID, KEM_ID, MAGIC,
+    MAX_CIPHERTEXT_LEN, PacketHeader, SIGNATURE_ID, SIGNATURE_LEN, TAG_LEN,
 };
 
 use keys::Kem;
@@ -65,7 +65,7 @@ pub enum PacketError {
     },
     #[error("not an enrollment packet: bad magic bytes")]
     BadMagic,
-    #[error("packet format version {0} is not supported (this build reads version 1)")]
+    #[error("packet format version {0} is not supported (this build reads versions 1 and 2)")]
     UnsupportedVersion(u16),
     #[error(
         "unsupported algorithms: KEM {kem:#06x}, KDF {kdf:#06x}, AEAD {aead:#06x}, signature {signature:#06x}"
@@ -139,7 +139,7 @@ impl SealedPacket {
         station: &StationKeys,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<Self, PacketError> {
-        payload.validate()?;
+        payload.validate(header.format_version)?;
         if payload.station_id != header.station_id {
             return Err(PacketError::StationMismatch);
         }
@@ -178,7 +178,7 @@ impl SealedPacket {
     }
 
     /// Parses a packet, refusing anything that is not exactly one
-    /// well-formed v1 packet. Checks no signature: see [`Self::verify`].
+    /// well-formed packet of a version this build reads. Checks no signature: see [`Self::verify`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PacketError> {
         let parts = wire::parse(bytes)?;
         Ok(Self {
@@ -207,7 +207,7 @@ impl SealedPacket {
 
     /// Verifies the signature, decrypts, and decodes the payload (platform
     /// side). Also refuses a payload whose station id differs from the
-    /// header's, or that breaks the structural rules of v1.
+    /// header's, or that breaks the structural rules of its version.
     pub fn open(
         &self,
         platform: &PlatformSecretKey,
@@ -232,7 +232,7 @@ impl SealedPacket {
         if payload.station_id != self.header.station_id {
             return Err(PacketError::StationMismatch);
         }
-        payload.validate()?;
+        payload.validate(self.header.format_version)?;
         Ok(payload)
     }
 

@@ -82,6 +82,11 @@ fn payload() -> PacketPayload {
             liveness: Liveness {
                 verdict: "live".into(),
                 score: 0.93,
+                head_turn: Some(HeadTurn {
+                    direction: "left".into(),
+                    state: "passed".into(),
+                    peak_yaw_deg: 23.5,
+                }),
             },
             quality: QualitySummary {
                 passed: true,
@@ -122,6 +127,7 @@ fn payload() -> PacketPayload {
 
 fn header() -> PacketHeader {
     PacketHeader {
+        format_version: FORMAT_VERSION,
         packet_id: Uuid::from_bytes([0x42; 16]),
         station_id: station_id(),
         created_at_unix_ms: 1_767_225_600_000,
@@ -618,4 +624,51 @@ proptest! {
             .and_then(|p| p.open(w.platform.secret_key(), &w.station.verifying_key()));
         prop_assert_eq!(result.is_ok(), bytes == good);
     }
+}
+
+#[test]
+fn version_1_carries_no_head_turn_and_still_opens() {
+    let w = world();
+    let v1 = PacketHeader {
+        format_version: 1,
+        ..header()
+    };
+    let seal = |p: &PacketPayload, h: PacketHeader| {
+        SealedPacket::seal(p, h, w.platform.public_key(), &w.station, &mut rng(3))
+    };
+    // A v1 platform would refuse the field: the station may not seal it.
+    assert_eq!(
+        seal(&payload(), v1.clone()).err(),
+        Some(PacketError::Payload(PayloadError::NotInVersion {
+            field: "face.liveness.head_turn",
+            version: 1,
+        }))
+    );
+    // Without it, the payload encodes exactly as v1 did: no such key.
+    let mut plain = payload();
+    plain.face.liveness.head_turn = None;
+    let mut cbor = Vec::new();
+    ciborium::into_writer(&plain, &mut cbor).unwrap();
+    assert!(!contains(&cbor, b"head_turn"));
+    let bytes = seal(&plain, v1).unwrap().to_bytes();
+    assert_eq!(&bytes[at::VERSION], &1u16.to_be_bytes());
+    let packet = SealedPacket::from_bytes(&bytes).unwrap();
+    assert_eq!(packet.header().format_version, 1);
+    let opened = packet
+        .open(w.platform.secret_key(), &w.station.verifying_key())
+        .unwrap();
+    assert_eq!(opened, plain);
+
+    // A v2 packet relabelled v1, even re-signed, does not open: the
+    // version is in the AAD.
+    let mut bytes = seal(&payload(), header()).unwrap().to_bytes();
+    bytes[at::VERSION].copy_from_slice(&1u16.to_be_bytes());
+    resign(&mut bytes, &w.station);
+    let relabelled = SealedPacket::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        relabelled
+            .open(w.platform.secret_key(), &w.station.verifying_key())
+            .err(),
+        Some(PacketError::Decrypt)
+    );
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use enrollment::packet::{
-    PacketHeader, PacketPayload, PlatformSecretKey, SPEAKER_EMBEDDING_DIM, SealedPacket,
-    VOICE_SAMPLE_RATE_HZ, VoiceSample,
+    FORMAT_VERSION, PacketHeader, PacketPayload, PlatformSecretKey, SPEAKER_EMBEDDING_DIM,
+    SealedPacket, VOICE_SAMPLE_RATE_HZ, VoiceSample,
 };
 use rand::RngCore;
 use station::StationPaths;
@@ -116,9 +116,15 @@ async fn bench() {
         }
         store.approve(e.id, supervisor.id).await.unwrap();
         let started = Instant::now();
-        let entry = seal_and_queue(&store, &identity, &platform, e.id, &payload)
-            .await
-            .unwrap();
+        let entry = seal_and_queue(
+            &store,
+            &identity,
+            (&platform, FORMAT_VERSION),
+            e.id,
+            &payload,
+        )
+        .await
+        .unwrap();
         times.push(started.elapsed());
         packet_bytes = store
             .sealed_packet(entry.packet_id)
@@ -133,6 +139,7 @@ async fn bench() {
     let mut seal_times = Vec::with_capacity(ENROLLMENTS);
     for _ in 0..ENROLLMENTS {
         let header = PacketHeader {
+            format_version: FORMAT_VERSION,
             packet_id: uuid::Uuid::new_v4(),
             station_id: identity.id.clone(),
             created_at_unix_ms: 1,

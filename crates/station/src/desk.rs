@@ -770,13 +770,14 @@ impl Desk {
     ) -> Result<ReviewOutcome, (Draft, Failure)> {
         let keys = identity::for_sealing(&self.paths, &self.store).await;
         let models = self.models().await;
-        let ((identity, platform), models) = match (keys, models) {
+        let ((identity, platform, format_version), models) = match (keys, models) {
             (Ok(k), Ok(m)) => (k, m),
             (Err(f), _) | (_, Err(f)) => return Err((draft, f)),
         };
         let sealing = Sealing {
             identity: &identity,
             platform: &platform,
+            format_version,
             models: &models,
         };
         let sealed = draft

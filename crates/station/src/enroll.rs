@@ -30,9 +30,9 @@ use clap::Args;
 use emrtd::portrait::Portrait;
 use emrtd::{LdsFile, Verdict, Verification, VirtualChip};
 use enrollment::packet::{
-    CheckOutcome, ChipFiles, FaceCapture, FaceMatch, Liveness, ModelVersion, PacketHeader,
-    PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff, VOICE_SAMPLE_RATE_HZ,
-    VoiceAnalysis, VoiceCapture, VoiceSample,
+    CheckOutcome, ChipFiles, FaceCapture, FaceMatch, HeadTurn, Liveness, ModelVersion,
+    PacketHeader, PacketPayload, PlatformPublicKey, QualitySummary, SealedPacket, Signoff,
+    VOICE_SAMPLE_RATE_HZ, VoiceAnalysis, VoiceCapture, VoiceSample,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -266,7 +266,7 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
     // Everything that does not need the citizen is checked first, so
     // nobody is captured for an enrollment that cannot be sealed.
     let store = open_store(paths).await?;
-    let (identity, platform) = match identity::for_sealing(paths, &store).await {
+    let (identity, platform, format_version) = match identity::for_sealing(paths, &store).await {
         Ok(sealing) => sealing,
         Err(e) => {
             store.close().await;
@@ -317,6 +317,7 @@ pub async fn run(args: EnrollArgs, paths: &StationPaths) -> Result<Value, Failur
     let sealing = Sealing {
         identity: &identity,
         platform: &platform,
+        format_version,
         models: &models,
     };
     let outcome = enroll(
@@ -431,11 +432,13 @@ async fn enroll(
 }
 
 /// What sealing needs besides the enrollment: the station's keys, the
-/// platform's key and the model versions to name in the packet.
+/// platform's key, the packet format version it reads and the model
+/// versions to name in the packet.
 #[derive(Debug)]
 pub struct Sealing<'a> {
     pub identity: &'a StationIdentity,
     pub platform: &'a PlatformPublicKey,
+    pub format_version: u16,
     pub models: &'a Models,
 }
 
@@ -837,8 +840,8 @@ impl Draft {
             live_frame: jpeg_data_url(&face.capture.best_frame_jpeg),
             portrait: jpeg_data_url(&portrait),
         };
-        // The head turn is kept here: the packet's v1 payload has no place
-        // for it (docs/packet-format.md).
+        // The head turn is kept here too: a packet sealed for a v1 platform
+        // has no place for it (docs/packet-format.md).
         let turn = face.challenge.map_or_else(
             || "no head turn asked".to_owned(),
             |c| {
@@ -996,8 +999,8 @@ impl Draft {
             Ok(p) => p,
             Err(f) => return Err((self, f)),
         };
-        let queued =
-            seal_and_queue(store, sealing.identity, sealing.platform, self.id, &payload).await;
+        let platform = (sealing.platform, sealing.format_version);
+        let queued = seal_and_queue(store, sealing.identity, platform, self.id, &payload).await;
         drop(payload);
         match queued {
             Ok(entry) => Ok(SealedReport {
@@ -1054,7 +1057,19 @@ fn payload(
             active: outcome(&chip.chip.active),
             chip: outcome(&chip.chip.chip),
         },
-        face: face.capture.clone(),
+        face: FaceCapture {
+            liveness: Liveness {
+                // Format v1 has no place for the turn; the audit keeps it.
+                head_turn: face
+                    .capture
+                    .liveness
+                    .head_turn
+                    .clone()
+                    .filter(|_| sealing.format_version >= 2),
+                ..face.capture.liveness.clone()
+            },
+            ..face.capture.clone()
+        },
         voice: voice.capture.clone(),
         clerk,
         supervisor,
@@ -1107,11 +1122,12 @@ fn check_genuine(chip: &ChipRead) -> Result<(), Failure> {
 pub async fn seal_and_queue(
     store: &Store,
     identity: &StationIdentity,
-    platform: &PlatformPublicKey,
+    (platform, format_version): (&PlatformPublicKey, u16),
     enrollment: EnrollmentId,
     payload: &PacketPayload,
 ) -> Result<OutboxEntry, Failure> {
     let header = PacketHeader {
+        format_version,
         packet_id: uuid::Uuid::new_v4(),
         station_id: identity.id.clone(),
         created_at_unix_ms: u64::try_from(store.now().unix_ms()).unwrap_or(0),
@@ -1441,6 +1457,11 @@ fn face_result(
         liveness: Liveness {
             verdict: decision_text(verdict.decision).to_owned(),
             score: verdict.real,
+            head_turn: outcome.challenge.map(|c| HeadTurn {
+                direction: crate::wire_name(&c.direction),
+                state: crate::wire_name(&c.state),
+                peak_yaw_deg: c.peak_yaw_deg,
+            }),
         },
         quality: QualitySummary {
             passed: analysis.quality.passed,

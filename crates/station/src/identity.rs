@@ -160,16 +160,17 @@ fn load_or_create_id(path: &Path) -> Result<StationId, Failure> {
     StationId::new(text.trim()).map_err(|e| unreadable(path, e))
 }
 
-/// Who packets are sealed as, and to whom: after registration the
-/// platform's station id and HPKE key, before it the local id and
-/// `platform.pub`.
+/// Who packets are sealed as, to whom, and in which format version: after
+/// registration the platform's station id and HPKE key and the newest
+/// version it reads; before it the local id, `platform.pub` and version 1
+/// (a platform known only by its key has said nothing of what it reads).
 pub async fn for_sealing(
     paths: &StationPaths,
     store: &store::Store,
-) -> Result<(StationIdentity, PlatformPublicKey), Failure> {
+) -> Result<(StationIdentity, PlatformPublicKey, u16), Failure> {
     let mut identity = StationIdentity::load_or_create(paths)?;
     let Some(registration) = crate::platform::registration(store).await? else {
-        return Ok((identity, platform_key(paths)?));
+        return Ok((identity, platform_key(paths)?, 1));
     };
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
         Failure::new(
@@ -181,7 +182,7 @@ pub async fn for_sealing(
         StationId::new(registration.station_id.clone()).map_err(|e| corrupt("station id", &e))?;
     let key = PlatformPublicKey::from_bytes(&registration.hpke_key()?)
         .map_err(|e| corrupt("platform key", &e))?;
-    Ok((identity, key))
+    Ok((identity, key, registration.packet_version()))
 }
 
 /// `station identity`: the id packets carry (the platform's, once

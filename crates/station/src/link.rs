@@ -147,6 +147,7 @@ pub async fn run(
         return Ok(());
     };
     let hub_url = registration.hub_url.clone();
+    platform::refresh_packet_versions(paths, store, &registration).await;
     let prepared = sync::lock(paths).and_then(|lock| {
         sync::worker(paths, store, &registration, policy, REQUEST_TIMEOUT).map(|w| (lock, w))
     });

@@ -54,9 +54,22 @@ pub struct Registration {
     pub tls_client_cert_sha256: String,
     /// A certificate (PEM) trusted for the platform besides the system's.
     pub hub_ca_pem: Option<String>,
+    /// The packet format versions the platform said it reads; none from a
+    /// platform (or a registration) older than the field: version 1 only.
+    #[serde(default)]
+    pub packet_versions: Vec<u16>,
 }
 
 impl Registration {
+    /// The newest packet format both the station and its platform read.
+    pub fn packet_version(&self) -> u16 {
+        enrollment::packet::FORMAT_VERSIONS
+            .into_iter()
+            .rev()
+            .find(|v| self.packet_versions.contains(v))
+            .unwrap_or(1)
+    }
+
     pub fn receipt_key(&self) -> Result<[u8; 32], Failure> {
         hex32(&self.hub_receipt_key, "the platform's receipt key")
     }
@@ -141,6 +154,53 @@ pub fn client(
 }
 
 /// The client for the registered platform.
+/// How long asking the platform which packet versions it reads may take
+/// before uploading starts without the answer.
+const VERSIONS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Asks the platform which packet format versions it reads (`/healthz`)
+/// and keeps the answer with the registration, so a station registered
+/// before its platform was upgraded starts sealing the newer format. Best
+/// effort: a platform that cannot be reached, or does not say, changes
+/// nothing, and packets go on in the version they were sealed in.
+pub async fn refresh_packet_versions(
+    paths: &StationPaths,
+    store: &Store,
+    registration: &Registration,
+) {
+    let Ok(platform) = registered_client(paths, registration, VERSIONS_TIMEOUT) else {
+        return;
+    };
+    let versions = match platform.health().await {
+        Ok(health) => health.packet_versions,
+        Err(e) => {
+            tracing::debug!("the platform's packet versions stay as they were: {e}");
+            return;
+        }
+    };
+    if versions.is_empty() || versions == registration.packet_versions {
+        return;
+    }
+    let updated = Registration {
+        packet_versions: versions,
+        ..registration.clone()
+    };
+    let stored = match serde_json::to_string(&updated) {
+        Ok(text) => store
+            .set_setting(Actor::System, REGISTRATION_SETTING, &text)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match stored {
+        Ok(()) => tracing::info!(
+            versions = ?updated.packet_versions,
+            "the platform reads these packet versions"
+        ),
+        Err(e) => tracing::warn!("the platform's packet versions were not kept: {e}"),
+    }
+}
+
 pub fn registered_client(
     paths: &StationPaths,
     registration: &Registration,
@@ -252,6 +312,7 @@ async fn register_with(
         registered_at_unix_ms: answer.registered_at_unix_ms,
         tls_client_cert_sha256: identity::to_hex(&fingerprint),
         hub_ca_pem: ca_pem,
+        packet_versions: answer.packet_versions.clone(),
     };
     let text = serde_json::to_string(&registration)
         .map_err(|e| Failure::new(Code::Internal, format!("registration: {e}")))?;

@@ -162,6 +162,7 @@ async fn show(store: &store::Store, id: &str) -> Result<Value, Failure> {
     // The header is the only readable part of a sealed packet.
     value["header"] = match sealed.as_deref().map(SealedPacket::from_bytes) {
         Some(Ok(p)) => json!({
+            "format_version": p.header().format_version,
             "packet_id": p.header().packet_id,
             "station_id": p.header().station_id.as_str(),
             "created_at_unix_ms": p.header().created_at_unix_ms,

@@ -205,6 +205,7 @@ pub async fn run(args: SyncArgs, paths: &StationPaths) -> Result<Value, Failure>
 
 async fn sync(args: &SyncArgs, paths: &StationPaths, store: &Store) -> Result<Value, Failure> {
     let registration = platform::require_registration(store).await?;
+    platform::refresh_packet_versions(paths, store, &registration).await;
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
     let worker = worker(paths, store, &registration, args.policy(), timeout)?;
     let mode = if args.once {

@@ -124,6 +124,12 @@ async fn registration_gives_the_platform_id_and_keys_and_packets_go_over_mutual_
     };
     assert_eq!(hub_key["source"], "platform.pub");
     let before = queue_packets(&data, 1, 1).await;
+    // A platform known only by its key has said nothing of what it reads:
+    // version 1, the head turn left out.
+    assert_eq!(
+        packet(&data, before[0]).await["header"]["format_version"],
+        1
+    );
 
     // A token that is not the hub's.
     let (code, value) = station_in(
@@ -181,7 +187,10 @@ async fn registration_gives_the_platform_id_and_keys_and_packets_go_over_mutual_
 
     // Packets sealed now carry the platform's id, and go over mutual TLS.
     let after = queue_packets(&data, 2, 1).await;
-    assert_eq!(packet(&data, after[0]).await["station_id"], station_id);
+    let shown = packet(&data, after[0]).await;
+    assert_eq!(shown["station_id"], station_id);
+    // The hub said at registration that it reads version 2.
+    assert_eq!(shown["header"]["format_version"], 2, "{shown:#}");
     let summary = once(&data, &[]).await;
     assert_eq!(ids(&summary, "acknowledged").len(), 2, "{summary:#}");
     assert_eq!(summary["uploaded"], 2);
@@ -202,6 +211,11 @@ async fn registration_gives_the_platform_id_and_keys_and_packets_go_over_mutual_
     for p in hub.packets() {
         assert_eq!(p["station_id"], station_id.as_str());
         assert_eq!(p["status"], "accepted");
+        // The v2 packets' head turn, judged by the hub.
+        assert_eq!(
+            p["reverification"]["head_turn"]["verdict"], "valid",
+            "{p:#}"
+        );
     }
     let shown = packet(&data, before[0]).await;
     assert_eq!(shown["state"], "rejected");
@@ -211,6 +225,43 @@ async fn registration_gives_the_platform_id_and_keys_and_packets_go_over_mutual_
             .unwrap()
             .contains("unknown_station")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_registered_before_format_v2_learns_it_at_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("station");
+    let hub = HubProcess::start(dir.path(), false);
+    register(&data, &hub, &hub.base()).await;
+    // The registration as a platform older than the field left it.
+    let store = open_store(&data).await;
+    let key = station::platform::REGISTRATION_SETTING;
+    let mut stored: Value =
+        serde_json::from_str(&store.setting(key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(stored["packet_versions"], serde_json::json!([1, 2]));
+    stored.as_object_mut().unwrap().remove("packet_versions");
+    store
+        .set_setting(store::Actor::System, key, &stored.to_string())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let older = queue_packets(&data, 1, 1).await;
+    assert_eq!(packet(&data, older[0]).await["header"]["format_version"], 1);
+    // The next sync asks the platform, delivers the v1 packet as it is...
+    let summary = once(&data, &[]).await;
+    assert_eq!(ids(&summary, "acknowledged").len(), 1, "{summary:#}");
+    // ...and what is sealed from then on is v2.
+    let newer = queue_packets(&data, 1, 1).await;
+    assert_eq!(packet(&data, newer[0]).await["header"]["format_version"], 2);
+    let summary = once(&data, &[]).await;
+    assert_eq!(ids(&summary, "acknowledged").len(), 1, "{summary:#}");
+    let verdicts: Vec<Value> = hub
+        .packets()
+        .iter()
+        .map(|p| p["reverification"]["head_turn"]["verdict"].clone())
+        .collect();
+    assert_eq!(verdicts, ["not_asked", "valid"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,9 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use enrollment::packet::{
-    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, Liveness, ModelVersion,
-    PacketPayload, QualitySummary, Signoff, StationId, VoiceAnalysis, VoiceCapture, VoiceSample,
+    CheckOutcome, ChipFiles, ChipVerification, FaceCapture, FaceMatch, HeadTurn, Liveness,
+    ModelVersion, PacketPayload, QualitySummary, Signoff, StationId, VoiceAnalysis, VoiceCapture,
+    VoiceSample,
 };
 
 fn now_ms() -> u64 {
@@ -76,6 +77,11 @@ pub fn demo_payload(repo: &Path, station_id: StationId, live_jpeg: Vec<u8>) -> P
             liveness: Liveness {
                 verdict: "live".into(),
                 score: 0.97,
+                head_turn: Some(HeadTurn {
+                    direction: "left".into(),
+                    state: "passed".into(),
+                    peak_yaw_deg: 23.5,
+                }),
             },
             quality: QualitySummary {
                 passed: true,

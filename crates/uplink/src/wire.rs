@@ -33,6 +33,10 @@ pub struct Health {
     pub status: String,
     pub protocol: u32,
     pub version: String,
+    /// The packet format versions the platform reads; none from a platform
+    /// that predates the field (version 1 only).
+    #[serde(default)]
+    pub packet_versions: Vec<u16>,
 }
 
 /// `POST /v1/stations`: a station presents a one-time onboarding token and
@@ -64,6 +68,10 @@ pub struct StationRegistration {
     pub hub_receipt_key: [u8; 32],
     /// Milliseconds since the Unix epoch (UTC).
     pub registered_at_unix_ms: u64,
+    /// The packet format versions the platform reads. A platform that
+    /// predates this field sends none, and reads version 1 only.
+    #[serde(default)]
+    pub packet_versions: Vec<u16>,
 }
 
 /// Whether the platform took a packet.
@@ -204,6 +212,16 @@ pub struct CheckResult {
     pub reason: Option<String>,
 }
 
+impl CheckResult {
+    /// A check that was not made (a record from before it existed).
+    pub fn not_checked() -> Self {
+        Self {
+            verdict: "not_checked".into(),
+            reason: None,
+        }
+    }
+}
+
 /// The platform's own face comparison of the live frame with the chip
 /// portrait.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +262,12 @@ pub struct Reverification {
     /// The header's sealing time against the hub's clock: `valid`, or
     /// `invalid` when it lies more than a day in the future.
     pub sealed_at: CheckResult,
+    /// The head turn the station reports (format v2), against the
+    /// platform's own minimum turn: `valid`, `invalid`, `not_asked` (no
+    /// turn reported: a v1 packet, or images that could not be asked), or
+    /// `not_checked` in a record from before the check existed.
+    #[serde(default = "CheckResult::not_checked")]
+    pub head_turn: CheckResult,
     pub station_claims: StationClaims,
 }
 
@@ -406,10 +430,18 @@ mod tests {
             status: "ok".into(),
             protocol: PROTOCOL_VERSION,
             version: "0.1.0".into(),
+            packet_versions: vec![1, 2],
         };
         let json = serde_json::to_string(&h).unwrap();
-        assert_eq!(json, r#"{"status":"ok","protocol":1,"version":"0.1.0"}"#);
+        assert_eq!(
+            json,
+            r#"{"status":"ok","protocol":1,"version":"0.1.0","packet_versions":[1,2]}"#
+        );
         assert_eq!(serde_json::from_str::<Health>(&json).unwrap(), h);
+        // A platform from before the field reads version 1 only.
+        let older: Health =
+            serde_json::from_str(r#"{"status":"ok","protocol":1,"version":"0.0.9"}"#).unwrap();
+        assert!(older.packet_versions.is_empty());
     }
 
     fn receipt(key: &SigningKey) -> Receipt {

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chacha20::ChaCha20Rng;
 use enrollment::packet::rand_core::SeedableRng as _;
 use enrollment::packet::{
-    PacketHeader, PacketPayload, PlatformPublicKey, SealedPacket, StationId, StationKeys,
+    FORMAT_VERSION, PacketHeader, PacketPayload, PlatformPublicKey, SealedPacket, StationId,
+    StationKeys,
 };
 use hub::{Hub, HubConfig};
 use uplink::wire;
@@ -143,7 +144,9 @@ pub fn demo_payload(station_id: StationId, live_jpeg: Vec<u8>) -> PacketPayload 
     testbed::packets::demo_payload(&repo(), station_id, live_jpeg)
 }
 
-/// Seals `payload` under a new packet id as `station`, to `platform`.
+/// Seals `payload` under a new packet id as `station`, to `platform`: in
+/// format v2 when it carries a head turn, in v1 (as an older station
+/// would) when it does not.
 pub fn seal(
     payload: &PacketPayload,
     packet_id: Uuid,
@@ -152,6 +155,11 @@ pub fn seal(
     seed: u8,
 ) -> Vec<u8> {
     let header = PacketHeader {
+        format_version: if payload.face.liveness.head_turn.is_some() {
+            FORMAT_VERSION
+        } else {
+            1
+        },
         packet_id,
         station_id: payload.station_id.clone(),
         created_at_unix_ms: now_ms(),

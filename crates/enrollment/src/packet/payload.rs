@@ -202,6 +202,23 @@ pub struct Liveness {
     pub verdict: String,
     /// Probability of a live face, 0..1.
     pub score: f32,
+    /// Format v2: the active challenge, present when the station asked for
+    /// one (a live camera does; a sequence of images cannot be asked
+    /// anything). A v2 payload without it encodes as v1's would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_turn: Option<HeadTurn>,
+}
+
+/// The head turn the station asked for and what it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadTurn {
+    /// `left` or `right`.
+    pub direction: String,
+    /// `passed`; a station seals no enrollment whose turn failed.
+    pub state: String,
+    /// The farthest yaw reached in the asked direction, in degrees.
+    pub peak_yaw_deg: f32,
 }
 
 /// The quality verdict on the best frame.
@@ -315,12 +332,20 @@ pub enum PayloadError {
     NotFinite(&'static str),
     #[error("{0} is empty")]
     Missing(&'static str),
+    #[error("{field} has no place in a format v{version} payload")]
+    NotInVersion { field: &'static str, version: u16 },
 }
 
 impl PacketPayload {
-    /// Checks the structural rules of a v1 payload (not the verdicts
-    /// themselves: those are the platform's to re-check).
-    pub fn validate(&self) -> Result<(), PayloadError> {
+    /// Checks the structural rules of a payload of format `version` (not
+    /// the verdicts themselves: those are the platform's to re-check).
+    pub fn validate(&self, version: u16) -> Result<(), PayloadError> {
+        if version < 2 && self.face.liveness.head_turn.is_some() {
+            return Err(PayloadError::NotInVersion {
+                field: "face.liveness.head_turn",
+                version,
+            });
+        }
         let voice = &self.voice;
         let digits = &voice.challenge_digits;
         if !(6..=8).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -341,6 +366,14 @@ impl PacketPayload {
                 voice.speaker_embedding.iter().all(|v| v.is_finite()),
             ),
             ("face.liveness.score", self.face.liveness.score.is_finite()),
+            (
+                "face.liveness.head_turn.peak_yaw_deg",
+                self.face
+                    .liveness
+                    .head_turn
+                    .as_ref()
+                    .is_none_or(|t| t.peak_yaw_deg.is_finite()),
+            ),
             (
                 "face.face_match.score",
                 self.face.face_match.score.is_finite(),

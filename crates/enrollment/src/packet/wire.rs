@@ -15,8 +15,13 @@ use super::payload::StationId;
 /// transit, as PNG's signature does.
 pub const MAGIC: [u8; 8] = *b"\x89ESP\r\n\x1a\n";
 
-/// The format version this build writes and the only one it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format versions this build reads and writes, oldest first. v2 adds
+/// the head turn to the payload (`face.liveness.head_turn`); everything
+/// else is v1's.
+pub const FORMAT_VERSIONS: [u16; 2] = [1, 2];
+/// The newest of [`FORMAT_VERSIONS`]. A station writes it only to a
+/// platform that reads it.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// HPKE KEM id (RFC 9180 §7.1): DHKEM(X25519, HKDF-SHA256).
 pub const KEM_ID: u16 = 0x0020;
@@ -45,6 +50,8 @@ pub(super) const FIXED_HEADER_LEN: usize = 8 + 2 + 4 * 2 + 16 + 8 + 1;
 /// has passed, every field is only a claim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PacketHeader {
+    /// One of [`FORMAT_VERSIONS`]: the newest the station's platform reads.
+    pub format_version: u16,
     /// Unique per packet; the platform uses it to refuse replays.
     pub packet_id: Uuid,
     /// The station that sealed the packet; selects the verifying key.
@@ -60,7 +67,7 @@ impl PacketHeader {
         let station = self.station_id.as_str().as_bytes();
         let mut out = Vec::with_capacity(FIXED_HEADER_LEN + station.len());
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+        out.extend_from_slice(&self.format_version.to_be_bytes());
         for id in [KEM_ID, KDF_ID, AEAD_ID, SIGNATURE_ID] {
             out.extend_from_slice(&id.to_be_bytes());
         }
@@ -82,16 +89,16 @@ pub(super) struct Parts<'a> {
 }
 
 /// Splits `input` into its parts, refusing anything that is not exactly
-/// one well-formed v1 packet.
+/// one well-formed packet of a version this build reads.
 pub(super) fn parse(input: &[u8]) -> Result<Parts<'_>, PacketError> {
     let mut r = Reader::new(input);
 
     if r.array::<8>("magic")? != MAGIC {
         return Err(PacketError::BadMagic);
     }
-    let version = r.u16("format version")?;
-    if version != FORMAT_VERSION {
-        return Err(PacketError::UnsupportedVersion(version));
+    let format_version = r.u16("format version")?;
+    if !FORMAT_VERSIONS.contains(&format_version) {
+        return Err(PacketError::UnsupportedVersion(format_version));
     }
     let (kem, kdf, aead, signature) = (
         r.u16("KEM id")?,
@@ -133,6 +140,7 @@ pub(super) fn parse(input: &[u8]) -> Result<Parts<'_>, PacketError> {
 
     Ok(Parts {
         header: PacketHeader {
+            format_version,
             packet_id,
             station_id,
             created_at_unix_ms,
@@ -213,6 +221,7 @@ mod tests {
 
     fn header() -> PacketHeader {
         PacketHeader {
+            format_version: FORMAT_VERSION,
             packet_id: Uuid::from_bytes([0x11; 16]),
             station_id: StationId::new("pudong-3").unwrap(),
             created_at_unix_ms: 1_767_225_600_000,
@@ -242,7 +251,7 @@ mod tests {
     fn the_header_has_the_documented_layout() {
         let bytes = header().to_bytes();
         assert_eq!(&bytes[0..8], b"\x89ESP\r\n\x1a\n");
-        assert_eq!(&bytes[8..10], &[0, 1]);
+        assert_eq!(&bytes[8..10], &[0, 2]);
         assert_eq!(&bytes[10..18], &[0, 0x20, 0, 0x01, 0, 0x03, 0, 0x01]);
         assert_eq!(&bytes[18..34], &[0x11; 16]);
         assert_eq!(&bytes[34..42], &1_767_225_600_000u64.to_be_bytes());
@@ -292,11 +301,17 @@ mod tests {
         assert_eq!(parse(&bytes).err(), Some(PacketError::BadMagic));
 
         let mut bytes = good.clone();
-        bytes[9] = 2;
+        bytes[9] = 3;
         assert_eq!(
             parse(&bytes).err(),
-            Some(PacketError::UnsupportedVersion(2))
+            Some(PacketError::UnsupportedVersion(3))
         );
+        // Both versions this build knows parse, and say which they are.
+        for version in FORMAT_VERSIONS {
+            let mut bytes = good.clone();
+            bytes[8..10].copy_from_slice(&version.to_be_bytes());
+            assert_eq!(parse(&bytes).unwrap().header.format_version, version);
+        }
 
         let mut bytes = good;
         bytes[15] = 0x01; // AES-128-GCM

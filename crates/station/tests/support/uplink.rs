@@ -44,7 +44,7 @@ pub fn paths(data: &Path) -> StationPaths {
     }
 }
 
-async fn open_store(data: &Path) -> Store {
+pub async fn open_store(data: &Path) -> Store {
     paths(data).ensure_data_dir().unwrap();
     let config = StoreConfig {
         password_hashing: PasswordHashing::FAST_INSECURE,
@@ -84,7 +84,7 @@ pub async fn queue_packets(data: &Path, n: usize, voice_seconds: usize) -> Vec<U
     }
     let clerk = store.authenticate("clerk", PASSWORD).await.unwrap();
     let supervisor = store.authenticate("supervisor", PASSWORD).await.unwrap();
-    let (identity, platform) = station::identity::for_sealing(&paths(data), &store)
+    let (identity, platform, format_version) = station::identity::for_sealing(&paths(data), &store)
         .await
         .unwrap();
     let mut payload = testbed::packets::demo_payload(
@@ -92,6 +92,9 @@ pub async fn queue_packets(data: &Path, n: usize, voice_seconds: usize) -> Vec<U
         identity.id.clone(),
         testbed::packets::face_jpeg(&repo(), "obama2.png"),
     );
+    if format_version < 2 {
+        payload.face.liveness.head_turn = None;
+    }
     payload.voice.sample.samples = (0..16_000 * voice_seconds)
         .map(|i| ((i * 7919) % 8192) as i16 - 4096)
         .collect();
@@ -113,10 +116,15 @@ pub async fn queue_packets(data: &Path, n: usize, voice_seconds: usize) -> Vec<U
             .approve(enrollment.id, supervisor.user_id())
             .await
             .unwrap();
-        let entry =
-            station::enroll::seal_and_queue(&store, &identity, &platform, enrollment.id, &payload)
-                .await
-                .unwrap();
+        let entry = station::enroll::seal_and_queue(
+            &store,
+            &identity,
+            (&platform, format_version),
+            enrollment.id,
+            &payload,
+        )
+        .await
+        .unwrap();
         ids.push(*entry.packet_id.as_uuid());
     }
     store.logout(clerk).await.unwrap();
