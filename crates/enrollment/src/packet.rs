@@ -65,7 +65,7 @@ pub enum PacketError {
     },
     #[error("not an enrollment packet: bad magic bytes")]
     BadMagic,
-    #[error("packet format version {0} is not supported (this build reads versions 1 and 2)")]
+    #[error("packet format version {0} is not supported (this build knows {FORMAT_VERSIONS:?})")]
     UnsupportedVersion(u16),
     #[error(
         "unsupported algorithms: KEM {kem:#06x}, KDF {kdf:#06x}, AEAD {aead:#06x}, signature {signature:#06x}"
@@ -139,6 +139,9 @@ impl SealedPacket {
         station: &StationKeys,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<Self, PacketError> {
+        if !FORMAT_VERSIONS.contains(&header.format_version) {
+            return Err(PacketError::UnsupportedVersion(header.format_version));
+        }
         payload.validate(header.format_version)?;
         if payload.station_id != header.station_id {
             return Err(PacketError::StationMismatch);

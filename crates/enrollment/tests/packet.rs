@@ -636,6 +636,18 @@ fn version_1_carries_no_head_turn_and_still_opens() {
     let seal = |p: &PacketPayload, h: PacketHeader| {
         SealedPacket::seal(p, h, w.platform.public_key(), &w.station, &mut rng(3))
     };
+    // A version this build does not know is not sealed at all.
+    assert_eq!(
+        seal(
+            &payload(),
+            PacketHeader {
+                format_version: 3,
+                ..header()
+            }
+        )
+        .err(),
+        Some(PacketError::UnsupportedVersion(3))
+    );
     // A v1 platform would refuse the field: the station may not seal it.
     assert_eq!(
         seal(&payload(), v1.clone()).err(),

@@ -182,7 +182,8 @@ pub async fn for_sealing(
         StationId::new(registration.station_id.clone()).map_err(|e| corrupt("station id", &e))?;
     let key = PlatformPublicKey::from_bytes(&registration.hpke_key()?)
         .map_err(|e| corrupt("platform key", &e))?;
-    Ok((identity, key, registration.packet_version()))
+    let version = crate::platform::packet_version(store, &registration).await;
+    Ok((identity, key, version))
 }
 
 /// `station identity`: the id packets carry (the platform's, once

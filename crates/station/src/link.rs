@@ -147,7 +147,6 @@ pub async fn run(
         return Ok(());
     };
     let hub_url = registration.hub_url.clone();
-    platform::refresh_packet_versions(paths, store, &registration).await;
     let prepared = sync::lock(paths).and_then(|lock| {
         sync::worker(paths, store, &registration, policy, REQUEST_TIMEOUT).map(|w| (lock, w))
     });
@@ -158,6 +157,7 @@ pub async fn run(
             return Err(failure);
         }
     };
+    platform::refresh_packet_versions(paths, store, &registration).await;
     let mut updates = worker.subscribe();
     status.send_replace(LinkStatus {
         counts: outbox_counts,

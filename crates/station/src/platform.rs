@@ -54,22 +54,15 @@ pub struct Registration {
     pub tls_client_cert_sha256: String,
     /// A certificate (PEM) trusted for the platform besides the system's.
     pub hub_ca_pem: Option<String>,
-    /// The packet format versions the platform said it reads; none from a
-    /// platform (or a registration) older than the field: version 1 only.
+    /// The packet format versions the platform said it reads when the
+    /// station registered; none from a platform (or a registration) older
+    /// than the field, or after the address changed: version 1 only, until
+    /// `/healthz` says more ([`refresh_packet_versions`]).
     #[serde(default)]
     pub packet_versions: Vec<u16>,
 }
 
 impl Registration {
-    /// The newest packet format both the station and its platform read.
-    pub fn packet_version(&self) -> u16 {
-        enrollment::packet::FORMAT_VERSIONS
-            .into_iter()
-            .rev()
-            .find(|v| self.packet_versions.contains(v))
-            .unwrap_or(1)
-    }
-
     pub fn receipt_key(&self) -> Result<[u8; 32], Failure> {
         hex32(&self.hub_receipt_key, "the platform's receipt key")
     }
@@ -153,54 +146,115 @@ pub fn client(
     Platform::with_tls(url, timeout, tls).map_err(uplink_failure)
 }
 
-/// The client for the registered platform.
 /// How long asking the platform which packet versions it reads may take
 /// before uploading starts without the answer.
 const VERSIONS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The packet versions the platform last said it reads at `/healthz`,
+/// with the address that said it: `{"hub_url": …, "versions": […]}`. Kept
+/// apart from the registration so that learning them never rewrites it.
+pub const PACKET_VERSIONS_SETTING: &str = "platform_packet_versions";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct HeardVersions {
+    hub_url: String,
+    versions: Vec<u16>,
+}
+
+/// The packet versions the registered platform reads: what it last said
+/// at `/healthz` at its current address, else what it said at
+/// registration; nothing known means version 1 only.
+async fn platform_versions(store: &Store, registration: &Registration) -> Vec<u16> {
+    let heard = store
+        .setting(PACKET_VERSIONS_SETTING)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|text| serde_json::from_str::<HeardVersions>(&text).ok())
+        .filter(|h| h.hub_url == registration.hub_url);
+    match heard {
+        Some(h) => h.versions,
+        None => registration.packet_versions.clone(),
+    }
+}
+
+/// The newest packet format both the station and its platform read.
+pub async fn packet_version(store: &Store, registration: &Registration) -> u16 {
+    newest_common(&platform_versions(store, registration).await)
+}
+
+/// A platform's list as kept: ascending, once each; a platform that says
+/// nothing reads version 1.
+fn normalise(versions: &mut Vec<u16>) {
+    if versions.is_empty() {
+        versions.push(1);
+    }
+    versions.sort_unstable();
+    versions.dedup();
+}
+
+fn newest_common(platform: &[u16]) -> u16 {
+    enrollment::packet::FORMAT_VERSIONS
+        .into_iter()
+        .rev()
+        .find(|v| platform.contains(v))
+        .unwrap_or(1)
+}
+
 /// Asks the platform which packet format versions it reads (`/healthz`)
-/// and keeps the answer with the registration, so a station registered
-/// before its platform was upgraded starts sealing the newer format. Best
-/// effort: a platform that cannot be reached, or does not say, changes
-/// nothing, and packets go on in the version they were sealed in.
+/// and keeps the answer ([`PACKET_VERSIONS_SETTING`]), so a station
+/// registered before its platform was upgraded starts sealing the newer
+/// format, and one whose platform went back to an older build goes back
+/// too: a platform that answers without saying reads version 1 only. Best
+/// effort: a platform that cannot be reached changes nothing, and packets
+/// keep the version they were sealed in. Call it holding `sync.lock`, so
+/// one process writes the answer.
 pub async fn refresh_packet_versions(
     paths: &StationPaths,
     store: &Store,
     registration: &Registration,
 ) {
-    let Ok(platform) = registered_client(paths, registration, VERSIONS_TIMEOUT) else {
-        return;
+    let platform = match registered_client(paths, registration, VERSIONS_TIMEOUT) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!("the platform's packet versions were not asked: {e}");
+            return;
+        }
     };
-    let versions = match platform.health().await {
+    let mut versions = match platform.health().await {
         Ok(health) => health.packet_versions,
         Err(e) => {
             tracing::debug!("the platform's packet versions stay as they were: {e}");
             return;
         }
     };
-    if versions.is_empty() || versions == registration.packet_versions {
+    normalise(&mut versions);
+    let known = platform_versions(store, registration).await;
+    if versions == known {
         return;
     }
-    let updated = Registration {
-        packet_versions: versions,
-        ..registration.clone()
+    let heard = HeardVersions {
+        hub_url: registration.hub_url.clone(),
+        versions,
     };
-    let stored = match serde_json::to_string(&updated) {
+    let detail = format!(
+        "packet versions {known:?} → {:?} from {}/healthz",
+        heard.versions, heard.hub_url
+    );
+    let stored = match serde_json::to_string(&heard) {
         Ok(text) => store
-            .set_setting(Actor::System, REGISTRATION_SETTING, &text)
+            .set_setting_noted(Actor::System, PACKET_VERSIONS_SETTING, &text, &detail)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match stored {
-        Ok(()) => tracing::info!(
-            versions = ?updated.packet_versions,
-            "the platform reads these packet versions"
-        ),
+        Ok(()) => tracing::info!("{detail}"),
         Err(e) => tracing::warn!("the platform's packet versions were not kept: {e}"),
     }
 }
 
+/// The client for the registered platform.
 pub fn registered_client(
     paths: &StationPaths,
     registration: &Registration,
@@ -382,4 +436,25 @@ async fn sealed_before(store: &Store, id: &str) -> Result<u64, Failure> {
         .iter()
         .filter(|e| e.station_id != id && e.state == store::OutboxState::Queued)
         .count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_version_both_read_is_written() {
+        let kept = |mut v: Vec<u16>| {
+            normalise(&mut v);
+            v
+        };
+        assert_eq!(kept(vec![]), [1]);
+        assert_eq!(kept(vec![2, 1, 2]), [1, 2]);
+        assert_eq!(newest_common(&kept(vec![])), 1);
+        assert_eq!(newest_common(&[1, 2]), 2);
+        // A platform ahead of the station: the newest the station knows.
+        assert_eq!(newest_common(&[1, 2, 3]), 2);
+        // One that reads only a version the station does not write.
+        assert_eq!(newest_common(&[3]), 1);
+    }
 }

@@ -275,6 +275,9 @@ pub async fn save(store: &Store, admin: UserId, change: &SettingsChange) -> Resu
     if let (Some(r), Some(url)) = (registration.as_mut(), new_url) {
         let detail = format!("platform address {} → {url}", r.hub_url);
         r.hub_url = url;
+        // What the old address read says nothing of the new one: version
+        // 1 until the new one says more at /healthz.
+        r.packet_versions.clear();
         let text = serde_json::to_string(&r)
             .map_err(|e| Failure::new(Code::Internal, format!("registration: {e}")))?;
         store

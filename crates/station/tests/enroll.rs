@@ -239,6 +239,17 @@ impl Bed {
         args
     }
 
+    /// `station enroll --demo` on the second reader with the bed's voice;
+    /// hold [`lock_reader`] around it.
+    fn enroll_demo(&self) -> Value {
+        let port = SECOND_PORT.to_string();
+        run_ok(
+            &self.demo_enroll_args(&port, &["--voice", arg(&self.voice)]),
+            &passwords(CLERK.1, SUPERVISOR.1),
+            "",
+        )
+    }
+
     fn station_key(&self) -> StationVerifyingKey {
         let id = run_ok(&["identity", "--data-dir", self.data()], &[], "");
         let hex = id["public_key"].as_str().unwrap();
@@ -519,12 +530,7 @@ fn the_demo_enrolls_with_its_own_virtual_card() {
     }
     let bed = Bed::new();
     let _reader = lock_reader();
-    let port = SECOND_PORT.to_string();
-    let report = run_ok(
-        &bed.demo_enroll_args(&port, &["--voice", arg(&bed.voice)]),
-        &passwords(CLERK.1, SUPERVISOR.1),
-        "",
-    );
+    let report = bed.enroll_demo();
     assert_eq!(report["state"], "queued", "{report:#}");
     assert_eq!(report["document"]["surname"], "SPECIMEN");
     assert_eq!(report["liveness"]["decision"], "live");
@@ -544,6 +550,34 @@ fn the_demo_enrolls_with_its_own_virtual_card() {
         face.contains("; head turn left passed at ")
             || face.contains("; head turn right passed at "),
         "{face}"
+    );
+    // pcscd notices the card is gone on its next poll.
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+#[test]
+fn a_registered_station_seals_the_head_turn_and_the_hub_judges_it() {
+    if !testbed::require(Service::Pcscd) {
+        return;
+    }
+    let bed = Bed::without_platform_key();
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = support::uplink::HubProcess::start(hub_dir.path(), false);
+    block_on(support::uplink::register(&bed.data, &hub, &hub.base()));
+    let _reader = lock_reader();
+    let report = bed.enroll_demo();
+    // The hub said at registration that it reads format v2.
+    let id = report["packet_id"].as_str().unwrap();
+    let shown = run_ok(&["queue", "show", id, "--data-dir", bed.data()], &[], "");
+    assert_eq!(shown["packet"]["header"]["format_version"], 2, "{shown:#}");
+    let synced = run_ok(&["sync", "--once", "--data-dir", bed.data()], &[], "");
+    assert_eq!(synced["sync"]["uploaded"], 1, "{synced:#}");
+    // The demo camera's turn, judged by the hub's own minimum.
+    let held = hub.packets();
+    assert_eq!(held[0]["status"], "accepted", "{held:#?}");
+    assert_eq!(
+        held[0]["reverification"]["head_turn"]["verdict"], "valid",
+        "{held:#?}"
     );
     // pcscd notices the card is gone on its next poll.
     std::thread::sleep(Duration::from_secs(1));
