@@ -77,16 +77,15 @@ pub fn unopenable(error: &PacketError) -> Decision {
 
 /// The platform's rules: genuine document, the live face is the
 /// portrait's, the sign-offs in order, a reported head turn that holds,
-/// and a sealing time not far ahead of the hub's clock. A check the hub could not run
-/// (no trust store, no models) does not reject: it is recorded as such.
+/// and a sealing time not far ahead of the hub's clock. A check the hub
+/// could not run (no trust store, no models) does not reject: it is
+/// recorded as such.
 fn rejection(r: &Reverification) -> Option<String> {
     if r.passive.verdict == "invalid" {
-        return Some(format!(
-            "passive_authentication_invalid: {}",
-            r.passive
-                .reason
-                .as_deref()
-                .unwrap_or("Passive Authentication failed")
+        return Some(refusal(
+            "passive_authentication_invalid",
+            &r.passive,
+            "Passive Authentication failed",
         ));
     }
     match r.face_match.verdict.as_str() {
@@ -109,33 +108,40 @@ fn rejection(r: &Reverification) -> Option<String> {
         _ => {}
     }
     if r.signoffs.verdict != "valid" {
-        return Some(format!(
-            "signoff_order: {}",
-            r.signoffs
-                .reason
-                .as_deref()
-                .unwrap_or("the sign-offs are out of order")
+        return Some(refusal(
+            "signoff_order",
+            &r.signoffs,
+            "the sign-offs are out of order",
         ));
     }
     if r.head_turn.verdict == "invalid" {
-        return Some(format!(
-            "head_turn_invalid: {}",
-            r.head_turn
-                .reason
-                .as_deref()
-                .unwrap_or("the head turn does not hold")
+        return Some(refusal(
+            "head_turn_invalid",
+            &r.head_turn,
+            "the head turn does not hold",
         ));
     }
     if r.sealed_at.verdict != "valid" {
-        return Some(format!(
-            "sealed_in_future: {}",
-            r.sealed_at
-                .reason
-                .as_deref()
-                .unwrap_or("the packet is dated in the future")
+        return Some(refusal(
+            "sealed_in_future",
+            &r.sealed_at,
+            "the packet is dated in the future",
         ));
     }
     None
+}
+
+/// `code: why`, with the check's own reason or else `otherwise`.
+fn refusal(code: &str, check: &CheckResult, otherwise: &str) -> String {
+    format!("{code}: {}", check.reason.as_deref().unwrap_or(otherwise))
+}
+
+/// A check that holds, with nothing to say.
+fn valid() -> CheckResult {
+    CheckResult {
+        verdict: "valid".into(),
+        reason: None,
+    }
 }
 
 fn check(verdict: &str, reason: impl Into<String>) -> CheckResult {
@@ -242,10 +248,7 @@ fn signoffs(header: &PacketHeader, payload: &PacketPayload) -> CheckResult {
     if payload.clerk.user_id == payload.supervisor.user_id {
         return check("invalid", "the clerk approved their own enrollment");
     }
-    CheckResult {
-        verdict: "valid".into(),
-        reason: None,
-    }
+    valid()
 }
 
 /// The head turn the station reports (format v2), judged by the
@@ -276,10 +279,7 @@ fn head_turn(payload: &PacketPayload) -> CheckResult {
             ),
         );
     }
-    CheckResult {
-        verdict: "valid".into(),
-        reason: None,
-    }
+    valid()
 }
 
 /// How far ahead of the hub's clock a station's clock may run before its
@@ -300,10 +300,7 @@ fn sealed_at(header: &PacketHeader, now: SystemTime) -> CheckResult {
             ),
         );
     }
-    CheckResult {
-        verdict: "valid".into(),
-        reason: None,
-    }
+    valid()
 }
 
 fn claims(payload: &PacketPayload) -> StationClaims {

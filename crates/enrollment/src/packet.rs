@@ -181,7 +181,8 @@ impl SealedPacket {
     }
 
     /// Parses a packet, refusing anything that is not exactly one
-    /// well-formed packet of a version this build reads. Checks no signature: see [`Self::verify`].
+    /// well-formed packet of a version this build reads. Checks no
+    /// signature: see [`Self::verify`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PacketError> {
         let parts = wire::parse(bytes)?;
         Ok(Self {

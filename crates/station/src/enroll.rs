@@ -842,14 +842,12 @@ impl Draft {
         };
         // The head turn is kept here too: a packet sealed for a v1 platform
         // has no place for it (docs/packet-format.md).
-        let turn = face.challenge.map_or_else(
+        let turn = face.capture.liveness.head_turn.as_ref().map_or_else(
             || "no head turn asked".to_owned(),
-            |c| {
+            |t| {
                 format!(
                     "head turn {} {} at {:.0}°",
-                    crate::wire_name(&c.direction),
-                    crate::wire_name(&c.state),
-                    c.peak_yaw_deg
+                    t.direction, t.state, t.peak_yaw_deg
                 )
             },
         );
@@ -1036,6 +1034,11 @@ fn payload(
     voice: &VoiceResult,
     [clerk, supervisor]: [Signoff; 2],
 ) -> Result<PacketPayload, Failure> {
+    let mut face = face.capture.clone();
+    if sealing.format_version < 2 {
+        // Format v1 has no place for the turn; the audit keeps it.
+        face.liveness.head_turn = None;
+    }
     Ok(PacketPayload {
         station_id: sealing.identity.id.clone(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -1057,19 +1060,7 @@ fn payload(
             active: outcome(&chip.chip.active),
             chip: outcome(&chip.chip.chip),
         },
-        face: FaceCapture {
-            liveness: Liveness {
-                // Format v1 has no place for the turn; the audit keeps it.
-                head_turn: face
-                    .capture
-                    .liveness
-                    .head_turn
-                    .clone()
-                    .filter(|_| sealing.format_version >= 2),
-                ..face.capture.liveness.clone()
-            },
-            ..face.capture.clone()
-        },
+        face,
         voice: voice.capture.clone(),
         clerk,
         supervisor,

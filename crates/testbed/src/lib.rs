@@ -143,10 +143,7 @@ pub fn free_port() -> std::io::Result<u16> {
 /// Writes `text` spoken by espeak-ng's `voice` (e.g. `en`, `en+f3`,
 /// `cmn`) to the WAV file `out`: real speech for the voice tests.
 pub fn speak(voice: &str, text: &str, out: &Path) -> std::io::Result<()> {
-    run(std::process::Command::new("espeak-ng")
-        .args(["-v", voice, "-w"])
-        .arg(out)
-        .arg(text))
+    espeak(&["-v", voice], text, out)
 }
 
 /// English `text` read at the pace of a citizen reading digits to a clerk,
@@ -154,8 +151,14 @@ pub fn speak(voice: &str, text: &str, out: &Path) -> std::io::Result<()> {
 /// default pace six digits take under two seconds, less speech than
 /// anyone gives at a counter and than a voice sample needs.
 pub fn read_aloud(text: &str, out: &Path) -> std::io::Result<()> {
+    espeak(&["-v", "en", "-s", "150", "-g", "10"], text, out)
+}
+
+/// espeak-ng with `options`, `text` written to the WAV file `out`.
+fn espeak(options: &[&str], text: &str, out: &Path) -> std::io::Result<()> {
     run(std::process::Command::new("espeak-ng")
-        .args(["-v", "en", "-s", "150", "-g", "10", "-w"])
+        .args(options)
+        .arg("-w")
         .arg(out)
         .arg(text))
 }

@@ -130,8 +130,9 @@ impl FaceDetector {
 
     /// Faces in `frame`, strongest first. `fill` is the share of the
     /// detector input's width or height the frame takes along the side
-    /// that limits its scale; below 1 the frame is centred in a black margin, which lets YuNet find a face that fills a
-    /// tightly cropped portrait.
+    /// that limits its scale; below 1 the frame is centred in a black
+    /// margin, which lets YuNet find a face that fills a tightly cropped
+    /// portrait.
     pub fn detect(&self, frame: &Frame, fill: f32) -> Result<Vec<Face>, FaceError> {
         let (input_w, input_h) = self.session.input_size();
         let (w, h) = (frame.width() as f32, frame.height() as f32);
