@@ -1,5 +1,5 @@
 //! The reference platform for tests: the real `hub` binary on loopback,
-//! serving its own database on a fixed port so it can be killed and
+//! serving its own database on a port it keeps, so it can be killed and
 //! started again where stations expect it. The binary is the one `cargo
 //! test --workspace` builds beside the test executables.
 
@@ -38,7 +38,7 @@ pub fn hub_tls_file(name: &str) -> PathBuf {
     repo().join("hub/tests/tls").join(name)
 }
 
-/// The `hub` binary serving a database in `dir` on a fixed port, so it
+/// The `hub` binary serving a database in `dir` on a port it keeps, so it
 /// can be killed and started again where stations expect it.
 #[derive(Debug)]
 pub struct HubProcess {
@@ -57,7 +57,9 @@ impl HubProcess {
         std::fs::create_dir_all(&models).unwrap();
         let mut hub = Self {
             child: None,
-            port: crate::free_port().unwrap(),
+            // The first start takes any free port (0), which the hub
+            // reports; restarts keep it.
+            port: 0,
             db_url: format!("sqlite:{}", dir.join("hub.sqlite3").display()),
             models,
             tls,
@@ -75,7 +77,10 @@ impl HubProcess {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    /// Starts the hub (again) and waits until it listens.
+    /// Starts the hub (again) and waits until it says it listens. Its own
+    /// word, not a connection that succeeds: another test's server may
+    /// hold a port this one was about to take, and this hub would then be
+    /// still migrating its database when the test reached for it.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "the hub is running");
         let mut command = Command::new(hub_binary());
@@ -86,7 +91,7 @@ impl HubProcess {
             .arg(repo().join("testdata/documents/demo/trust"))
             .arg("--models")
             .arg(&self.models)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if self.tls {
             command
@@ -95,12 +100,30 @@ impl HubProcess {
                 .arg("--tls-key")
                 .arg(hub_tls_file("hub-key.pem"));
         }
-        self.child = Some(command.spawn().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(self.addr()).is_err() {
-            assert!(Instant::now() < deadline, "the hub did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        self.child = Some(child);
+        // "listening on http://127.0.0.1:PORT", printed once it is bound
+        // (after its migrations); the rest of its stdout is drained.
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut lines, &mut line);
+            let _ = said.send(line);
+            let _ = std::io::copy(&mut lines, &mut std::io::sink());
+        });
+        let line = heard
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the hub did not start within 30 s");
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the hub did not start listening: {line:?}"));
+        assert!(self.port == 0 || self.port == port, "{line}");
+        self.port = port;
     }
 
     /// SIGKILL: no graceful anything.
